@@ -1,0 +1,54 @@
+"""Quality gates: linters and packaging, each a test so the suite has one summary."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.quality
+
+
+def run(*argv: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def assert_ok(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 0, f"{' '.join(proc.args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+
+
+def test_ruff_lint():
+    assert_ok(run(str(BIN / "ruff"), "check", "."))
+
+
+def test_ruff_format():
+    assert_ok(run(str(BIN / "ruff"), "format", "--check", "--diff", "."))
+
+
+def test_yamllint():
+    assert_ok(run(str(BIN / "yamllint"), "--strict", "."))
+
+
+def test_ansible_lint_production_profile():
+    proc = run(str(BIN / "ansible-lint"), "--profile", "production", "--offline", "--nocolor")
+    assert_ok(proc)
+    assert "skip_list" not in (ROOT / ".ansible-lint").read_text(), "no skip list is allowed"
+    assert "warn_list" not in (ROOT / ".ansible-lint").read_text(), "no warn list is allowed"
+
+
+def test_galaxy_build_ships_only_the_collection(tmp_path):
+    assert_ok(run(str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(tmp_path), "--force"))
+    (tarball,) = tmp_path.glob("hpcenv-gpu_cluster-*.tar.gz")
+    with tarfile.open(tarball) as tar:
+        names = tar.getnames()
+    tops = {name.split("/")[0] for name in names}
+    for required in ("plugins", "roles", "playbooks", "meta", "docs", "README.md", "MANIFEST.json"):
+        assert required in tops, f"{required} missing from {tarball.name}: {sorted(tops)}"
+    for forbidden in ("tests", "molecule", "bench", "scripts", "collections", ".venv", "inventories/demo"):
+        leaked = [n for n in names if n == forbidden or n.startswith(forbidden + "/")]
+        assert not leaked, f"{forbidden} leaked into {tarball.name}: {leaked[:5]}"
