@@ -1,0 +1,55 @@
+#!/bin/sh
+# TEST DOUBLE: a constructor-style Miniforge3 @VERSION@ installer built by
+# hpcenv.gpu_cluster's offline toolchain (tests/support/README.md). It accepts
+# the real installer's -b -p PREFIX -u -h options and lays down a base prefix
+# (conda @CONDA_VERSION@, mamba @MAMBA_VERSION@) from its own payload, with no
+# network access. conda/mamba are the toolchain's conda double.
+set -eu
+PREFIX="${HOME:-/root}/miniforge3"
+BATCH=0
+UPDATE=0
+usage() {
+    cat <<USAGE
+usage: $0 [options]
+
+Installs Miniforge3 @VERSION@ (TEST DOUBLE)
+
+-b           run install in batch mode (without manual intervention),
+             it is expected the license terms (if any) are agreed upon
+-f           no error if install prefix already exists
+-h           print this help message and exit
+-p PREFIX    install prefix, defaults to $PREFIX, must not contain spaces.
+-s           skip running pre/post-link/install scripts
+-u           update an existing installation
+USAGE
+}
+FORCE=0
+while getopts "bfhp:su" opt; do
+    case "$opt" in
+        b) BATCH=1 ;;
+        f) FORCE=1 ;;
+        h) usage; exit 2 ;;
+        p) PREFIX="$OPTARG" ;;
+        s) ;;
+        u) UPDATE=1 ;;
+        *) usage >&2; exit 2 ;;
+    esac
+done
+[ "$BATCH" = 1 ] || { echo "ERROR: this test installer only supports batch mode (-b)" >&2; exit 2; }
+case "$PREFIX" in *" "*) echo "ERROR: Cannot install into directories with spaces" >&2; exit 1 ;; esac
+if [ -e "$PREFIX" ] && [ "$UPDATE" = 0 ] && [ "$FORCE" = 0 ]; then
+    echo "ERROR: File or directory already exists: '$PREFIX'" >&2
+    echo "If you want to update an existing installation, use the -u option." >&2
+    exit 1
+fi
+[ -x /usr/bin/python3 ] || { echo "ERROR: the conda test double needs /usr/bin/python3 on the node" >&2; exit 1; }
+PREFIX="$(mkdir -p "$PREFIX" && cd "$PREFIX" && pwd)"
+echo "PREFIX=$PREFIX"
+echo "Unpacking payload ..."
+skip=$(awk '/^__PAYLOAD_BELOW__$/ { print NR + 1; exit }' "$0")
+tail -n +"$skip" "$0" | tar -xzf - -C "$PREFIX" --no-same-owner
+echo "Installing base environment ..."
+PYTHONPATH="$PREFIX/lib/conda-double" /usr/bin/python3 -m conda_double.bootstrap "$PREFIX"
+echo "installation finished."
+exit 0
+__PAYLOAD_BELOW__
