@@ -60,3 +60,9 @@ def _role(tmp_path: Path, defaults: dict, options: dict) -> Path:
 )
 def test_checker_finds_each_kind_of_mismatch(tmp_path, defaults, options, expected):
     assert role_problems(_role(tmp_path, defaults, options)) == expected
+
+
+def test_role_readmes_show_the_current_variables():
+    from .roledocs import stale_readmes
+
+    assert stale_readmes() == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tarfile
@@ -52,3 +53,16 @@ def test_galaxy_build_ships_only_the_collection(tmp_path):
     for forbidden in ("tests", "molecule", "bench", "scripts", "collections", ".venv", "inventories/demo"):
         leaked = [n for n in names if n == forbidden or n.startswith(forbidden + "/")]
         assert not leaked, f"{forbidden} leaked into {tarball.name}: {leaked[:5]}"
+
+
+def test_every_module_has_complete_docs():
+    modules = sorted(p.stem for p in (ROOT / "plugins" / "modules").glob("*.py") if not p.name.startswith("_"))
+    assert modules, "no modules found"
+    for name in modules:
+        proc = run(str(BIN / "ansible-doc"), "--json", f"hpcenv.gpu_cluster.{name}")
+        assert_ok(proc)
+        doc = json.loads(proc.stdout)[f"hpcenv.gpu_cluster.{name}"]
+        assert "WARNING" not in proc.stderr, proc.stderr
+        for section in ("doc", "examples", "return"):
+            assert doc.get(section), f"{name}: {section} is empty"
+        assert doc["doc"].get("attributes"), f"{name}: no attributes (check_mode/diff_mode/idempotent)"

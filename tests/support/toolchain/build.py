@@ -6,6 +6,8 @@ Builds, from tests/support/packages.yml and with py-rattler-build + py-rattler:
 
     DIR/upstream/conda-forge/{linux-64,noarch}/   a real conda channel (.conda + repodata.json)
     DIR/upstream/releases/miniforge/<ver>/Miniforge3-<ver>-Linux-x86_64.sh(.sha256)
+    DIR/upstream/releases/miniconda/Miniconda3-<ver>-Linux-x86_64.sh(.sha256)   (no mamba inside)
+    DIR/upstream/checksums.json                   installer file name -> SHA256
 
 DIR/upstream is what the "upstream" container serves (toolchain/serve.py): it
 stands in for conda.anaconda.org and for the Miniforge release downloads.
@@ -38,6 +40,8 @@ TIMESTAMP = dt.datetime(2024, 6, 1, tzinfo=dt.timezone.utc)
 CHANNEL_NAME = "conda-forge"
 # Miniforge installer versions: (installer version, conda, mamba). Two, to test upgrades.
 INSTALLERS = [("24.11.3-0", "24.11.3", "2.0.5"), ("25.3.1-0", "25.3.1", "2.1.1")]
+# A Miniconda-style installer: conda without mamba (the conda role adds mamba from the channel).
+MINICONDA = ("py311_24.11.1-0", "24.11.3")
 # What the installer lays down in its base prefix (besides conda and mamba).
 BASE_EXTRA = ["ca-certificates"]
 
@@ -240,7 +244,7 @@ def _vendor_runtime(dest: Path) -> None:
             subprocess.run(["strip", "--strip-unneeded", str(so)], check=True)
 
 
-def _base_channel(channel_dir: Path, dest: Path, conda_version: str, mamba_version: str) -> None:
+def _base_channel(channel_dir: Path, dest: Path, conda_version: str, mamba_version: str | None) -> None:
     """The installer's own payload channel: exactly the base packages, indexed."""
     wanted = {"conda": conda_version, "mamba": mamba_version}
     for subdir in ("linux-64", "noarch"):
@@ -252,22 +256,25 @@ def _base_channel(channel_dir: Path, dest: Path, conda_version: str, mamba_versi
     asyncio.run(rattler.index.index_fs(dest, write_zst=False, write_shards=False, force=True))
 
 
-def build_installer(channel_dir: Path, out_dir: Path, version: str, conda_version: str, mamba_version: str) -> Path:
-    name = f"Miniforge3-{version}-Linux-x86_64.sh"
-    target = out_dir / version / name
+def build_installer(
+    channel_dir: Path, target: Path, version: str, conda_version: str, mamba_version: str | None
+) -> Path:
+    name = target.name
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         payload = Path(tmp) / "payload"
         _vendor_runtime(payload / "lib" / "conda-double")
         _base_channel(channel_dir, payload / "pkgs" / "installer-channel", conda_version, mamba_version)
-        specs = [f"conda =={conda_version}", f"mamba =={mamba_version}", *BASE_EXTRA]
+        specs = [f"conda =={conda_version}", *BASE_EXTRA] + ([f"mamba =={mamba_version}"] if mamba_version else [])
         (payload / "pkgs" / "installer-channel" / "base-specs.json").write_text(json.dumps(specs))
         tarball = Path(tmp) / "payload.tar.gz"
         with tarfile.open(tarball, "w:gz", compresslevel=1) as tar:
             tar.add(payload, arcname=".")
         header = (SUPPORT / "toolchain" / "installer.sh").read_text()
         header = header.replace("@VERSION@", version).replace("@CONDA_VERSION@", conda_version)
-        header = header.replace("@MAMBA_VERSION@", mamba_version)
+        header = header.replace("@MAMBA_VERSION@", mamba_version or "none")
+        if not mamba_version:
+            header = header.replace("Miniforge3", "Miniconda3")
         with target.open("wb") as out:
             out.write(header.encode())
             with tarball.open("rb") as src:
@@ -292,9 +299,15 @@ def build(out: Path = DEFAULT_OUT, force: bool = False) -> Path:
         shutil.rmtree(upstream)
     channel_dir = upstream / CHANNEL_NAME
     count = build_channel(channel_dir)
+    releases = upstream / "releases"
     for version, conda_version, mamba_version in INSTALLERS:
-        build_installer(channel_dir, upstream / "releases" / "miniforge", version, conda_version, mamba_version)
-    (upstream / "index.txt").write_text(f"origin channel: {count} package builds; installers: {len(INSTALLERS)}\n")
+        target = releases / "miniforge" / version / f"Miniforge3-{version}-Linux-x86_64.sh"
+        build_installer(channel_dir, target, version, conda_version, mamba_version)
+    target = releases / "miniconda" / f"Miniconda3-{MINICONDA[0]}-Linux-x86_64.sh"
+    build_installer(channel_dir, target, MINICONDA[0], MINICONDA[1], None)
+    sums = {f.name[: -len(".sha256")]: f.read_text().split()[0] for f in sorted(releases.rglob("*.sha256"))}
+    (upstream / "checksums.json").write_text(json.dumps(sums, indent=2, sort_keys=True) + "\n")
+    (upstream / "index.txt").write_text(f"origin channel: {count} package builds; installers: {len(INSTALLERS) + 1}\n")
     stamp.write_text(digest + "\n")
     return upstream
 

@@ -23,12 +23,15 @@ class Handler(http.server.SimpleHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_request(self, code="-", size="-"):
-        if self.log_file is None:
-            return
-        sent = getattr(self, "_sent", 0)
-        line = f"{time.time():.3f} {self.client_address[0]} {self.command} {self.path} {code} {sent}\n"
-        with self.lock, open(self.log_file, "a") as fh:
-            fh.write(line)
+        self._code = int(code) if str(code).isdigit() else code  # written once the response is sent
+
+    def handle_one_request(self):
+        self._code, self._sent = None, 0
+        super().handle_one_request()
+        if self.log_file is not None and self._code is not None:
+            line = f"{time.time():.3f} {self.client_address[0]} {self.command} {self.path} {self._code} {self._sent}\n"
+            with self.lock, open(self.log_file, "a") as fh:
+                fh.write(line)
 
     def copyfile(self, source, outputfile):
         self._sent = 0

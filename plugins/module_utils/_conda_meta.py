@@ -1,0 +1,73 @@
+# Copyright: hpcenv.gpu_cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private helpers that read a conda prefix from its files (conda-meta/*.json), never the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+
+# Where conda looks for system-wide configuration, lowest precedence first
+# (https://docs.conda.io/projects/conda/en/stable/user-guide/configuration/use-condarc.html).
+SYSTEM_CONDARC_BASES = ("/etc/conda", "/var/lib/conda")
+
+
+def read_records(prefix: str) -> list[dict]:
+    """The package records of a prefix, sorted by name; [] when it is not a conda prefix."""
+    meta = os.path.join(prefix, "conda-meta")
+    if not os.path.isdir(meta):
+        return []
+    records = []
+    for entry in sorted(os.listdir(meta)):
+        if entry.endswith(".json"):
+            with open(os.path.join(meta, entry), encoding="utf-8") as fh:
+                records.append(json.load(fh))
+    return sorted(records, key=lambda r: r.get("name", ""))
+
+
+def package_version(prefix: str, name: str) -> str | None:
+    """Version of one package in a prefix, from conda-meta/<name>-<version>-<build>.json."""
+    meta = os.path.join(prefix, "conda-meta")
+    if not os.path.isdir(meta):
+        return None
+    for entry in sorted(os.listdir(meta)):
+        if entry.startswith(name + "-") and entry.endswith(".json") and entry[len(name) + 1 : len(name) + 2].isdigit():
+            with open(os.path.join(meta, entry), encoding="utf-8") as fh:
+                record = json.load(fh)
+            if record.get("name") == name:
+                return record.get("version")
+    return None
+
+
+def condarc_paths(root_prefix: str) -> list[str]:
+    """The system-level condarc files conda reads for this root prefix, lowest precedence first."""
+    paths = []
+    for base in (*SYSTEM_CONDARC_BASES, root_prefix):
+        for name in (".condarc", "condarc"):
+            paths.append(os.path.join(base, name))
+        directory = os.path.join(base, "condarc.d")
+        if os.path.isdir(directory):
+            paths += [
+                os.path.join(directory, f)
+                for f in sorted(os.listdir(directory))
+                if f.endswith((".yml", ".yaml")) or f.endswith("condarc")
+            ]
+    return [p for p in paths if os.path.isfile(p)]
+
+
+def list_envs(root_prefix: str, envs_dirs: list[str]) -> list[dict]:
+    """Environments: the root prefix, then each directory with conda-meta/ in the envs_dirs."""
+    envs = [{"name": "base", "prefix": root_prefix, "target": os.path.realpath(root_prefix)}]
+    seen = {os.path.realpath(root_prefix)}
+    for directory in envs_dirs:
+        if not os.path.isdir(directory):
+            continue
+        for entry in sorted(os.listdir(directory)):
+            if entry.startswith("."):
+                continue
+            path = os.path.join(directory, entry)
+            real = os.path.realpath(path)
+            if os.path.isdir(os.path.join(path, "conda-meta")) and real not in seen:
+                seen.add(real)
+                envs.append({"name": entry, "prefix": path, "target": real})
+    return envs

@@ -1,0 +1,331 @@
+# Copyright: hpcenv.gpu_cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private helpers for .condarc files: known keys, validation, merge, #!final markers.
+
+Pure functions, no Ansible imports: unit-tested directly. PyYAML is needed only
+to parse and render (callers check HAS_YAML first).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import re
+
+try:
+    import yaml
+
+    HAS_YAML = True
+    YAML_IMPORT_ERROR = None
+except ImportError as _exc:  # pragma: no cover - depends on the node
+    HAS_YAML = False
+    YAML_IMPORT_ERROR = _exc
+
+HEADER = "# Managed by Ansible (hpcenv.gpu_cluster.condarc). Keys marked #!final cannot be overridden.\n"
+FINAL_MARK = "#!final"
+_FINAL_RE = re.compile(r"^([A-Za-z_][\w-]*)\s*:.*#!final\s*$")
+
+# conda's configuration keys (conda.base.context.Context) and the value type we check.
+# "any" keys are accepted with any YAML value.
+_BOOL = "bool"
+_INT = "int"
+_NUM = "number"
+_STR = "str"
+_LIST = "list"
+_MAP = "map"
+_ANY = "any"
+KNOWN_KEYS = {
+    "add_anaconda_token": _BOOL,
+    "add_pip_as_python_dependency": _BOOL,
+    "aggressive_update_packages": _LIST,
+    "allow_conda_downgrades": _BOOL,
+    "allow_cycles": _BOOL,
+    "allow_non_channel_urls": _BOOL,
+    "allow_softlinks": _BOOL,
+    "allowlist_channels": _LIST,
+    "always_copy": _BOOL,
+    "always_softlink": _BOOL,
+    "always_yes": _BOOL,
+    "anaconda_upload": _BOOL,
+    "auto_activate": _BOOL,
+    "auto_activate_base": _BOOL,
+    "auto_stack": _INT,
+    "auto_update_conda": _BOOL,
+    "bld_path": _STR,
+    "changeps1": _BOOL,
+    "channel_alias": _STR,
+    "channel_priority": ("strict", "flexible", "disabled"),
+    "channel_settings": _LIST,
+    "channels": _LIST,
+    "client_ssl_cert": _STR,
+    "client_ssl_cert_key": _STR,
+    "clobber": _BOOL,
+    "conda_build": _MAP,
+    "create_default_packages": _LIST,
+    "croot": _STR,
+    "custom_channels": _MAP,
+    "custom_multichannels": _MAP,
+    "debug": _BOOL,
+    "default_channels": _LIST,
+    "default_python": _STR,
+    "default_threads": _INT,
+    "denylist_channels": _LIST,
+    "deps_modifier": _STR,
+    "dev": _BOOL,
+    "disallowed_packages": _LIST,
+    "download_only": _BOOL,
+    "dry_run": _BOOL,
+    "enable_private_envs": _BOOL,
+    "env_prompt": _STR,
+    "envs_dirs": _LIST,
+    "envvars_force_uppercase": _BOOL,
+    "execute_threads": _INT,
+    "experimental": _LIST,
+    "extra_safety_checks": _BOOL,
+    "fetch_threads": _INT,
+    "force_32bit": _BOOL,
+    "json": _BOOL,
+    "local_repodata_ttl": _ANY,
+    "migrated_channel_aliases": _LIST,
+    "migrated_custom_channels": _MAP,
+    "no_lock": _BOOL,
+    "no_plugins": _BOOL,
+    "non_admin_enabled": _BOOL,
+    "notify_outdated_conda": _BOOL,
+    "number_channel_notices": _INT,
+    "offline": _BOOL,
+    "override_channels_enabled": _BOOL,
+    "path_conflict": ("clobber", "warn", "prevent"),
+    "pinned_packages": _LIST,
+    "pip_interop_enabled": _BOOL,
+    "pkgs_dirs": _LIST,
+    "proxy_servers": _MAP,
+    "quiet": _BOOL,
+    "register_envs": _BOOL,
+    "remote_backoff_factor": _NUM,
+    "remote_connect_timeout_secs": _NUM,
+    "remote_max_retries": _INT,
+    "remote_read_timeout_secs": _NUM,
+    "repodata_fns": _LIST,
+    "repodata_threads": _INT,
+    "repodata_use_zst": _BOOL,
+    "report_errors": _ANY,
+    "restore_free_channel": _BOOL,
+    "rollback_enabled": _BOOL,
+    "root_prefix": _STR,
+    "safety_checks": ("disabled", "warn", "enabled"),
+    "sat_solver": _STR,
+    "separate_format_cache": _BOOL,
+    "shortcuts": _BOOL,
+    "show_channel_urls": _ANY,
+    "signing_metadata_url_base": _STR,
+    "solver": ("classic", "libmamba"),
+    "ssl_verify": _ANY,
+    "subdir": _STR,
+    "subdirs": _LIST,
+    "track_features": _LIST,
+    "unsatisfiable_hints": _BOOL,
+    "unsatisfiable_hints_check_depth": _INT,
+    "update_modifier": _STR,
+    "use_index_cache": _BOOL,
+    "use_local": _BOOL,
+    "use_only_tar_bz2": _BOOL,
+    "verbosity": _INT,
+    "verify_threads": _INT,
+}
+
+
+class CondarcError(ValueError):
+    """Invalid input: the message says what to fix."""
+
+
+def closest_key(key: str) -> str | None:
+    matches = difflib.get_close_matches(key, KNOWN_KEYS, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _type_problem(key: str, value) -> str | None:
+    kind = KNOWN_KEYS[key]
+    if value is None or kind == _ANY:
+        return None
+    if isinstance(kind, tuple):
+        return None if value in kind else f"'{key}' must be one of {', '.join(kind)}; got {value!r}"
+    checks = {
+        _BOOL: lambda v: isinstance(v, bool),
+        _INT: lambda v: isinstance(v, int) and not isinstance(v, bool),
+        _NUM: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        _STR: lambda v: isinstance(v, str),
+        _LIST: lambda v: isinstance(v, list),
+        _MAP: lambda v: isinstance(v, dict),
+    }
+    names = {
+        _BOOL: "a boolean",
+        _INT: "an integer",
+        _NUM: "a number",
+        _STR: "a string",
+        _LIST: "a list",
+        _MAP: "a mapping",
+    }
+    return None if checks[kind](value) else f"'{key}' must be {names[kind]}; got {type(value).__name__} {value!r}"
+
+
+def validate(settings: dict, unset: list, final: list, check_keys: bool = True) -> list[str]:
+    """Every problem with the requested change, as messages that say what to fix."""
+    problems = []
+    for key in list(settings) + list(unset) + list(final):
+        if check_keys and key not in KNOWN_KEYS:
+            hint = closest_key(key)
+            suggestion = f"; did you mean '{hint}'?" if hint else ""
+            problems.append(f"unknown condarc key '{key}'{suggestion}")
+    for key, value in settings.items():
+        if key in KNOWN_KEYS:
+            problem = _type_problem(key, value)
+            if problem:
+                problems.append(problem)
+    both = sorted(set(settings) & set(unset))
+    if both:
+        problems.append(f"keys both set and unset: {', '.join(both)}")
+    marked_unset = sorted(set(final) & set(unset))
+    if marked_unset:
+        problems.append(f"keys cannot be unset and marked #!final: {', '.join(marked_unset)}")
+    return sorted(set(problems), key=problems.index)
+
+
+def parse(text: str) -> tuple[dict, set]:
+    """(data, keys marked #!final) of a condarc text; raises CondarcError if not a mapping."""
+    if not text.strip():
+        return {}, set()
+    if not HAS_YAML:
+        raise CondarcError("reading an existing condarc file needs PyYAML on the node (Debian: python3-yaml)")
+    try:
+        data = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as exc:
+        raise CondarcError(f"cannot parse the existing file as YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise CondarcError(f"the existing file is not a YAML mapping but {type(data).__name__}")
+    finals = {m.group(1) for m in map(_FINAL_RE.match, text.splitlines()) if m} & set(data)
+    return data, finals
+
+
+def _merge(current, value, merge: str, key: str):
+    if merge == "replace" or current is None:
+        if merge == "remove":
+            return current
+        return copy.deepcopy(value)
+    if isinstance(current, list) and isinstance(value, list):
+        if merge == "append":
+            return current + [v for v in value if v not in current]
+        return [v for v in current if v not in value]
+    if isinstance(current, dict) and isinstance(value, dict):
+        if merge == "append":
+            return {**current, **copy.deepcopy(value)}
+        return {k: v for k, v in current.items() if k not in value}
+    raise CondarcError(f"merge={merge} needs a list or a mapping for '{key}', found {type(current).__name__}")
+
+
+def apply(data: dict, finals: set, settings: dict, unset: list, merge: str, final: list) -> tuple[dict, set]:
+    """The new (data, finals). Keys not named in settings/unset/final are kept as they are."""
+    new = copy.deepcopy(data)
+    new_finals = set(finals)
+    for key, value in settings.items():
+        result = _merge(new.get(key), value, merge, key)
+        if result is None or (merge == "remove" and result in ([], {})):
+            new.pop(key, None)
+        else:
+            new[key] = result
+        new_finals.discard(key)
+    for key in unset:
+        new.pop(key, None)
+        new_finals.discard(key)
+    for key in final:
+        if key not in new:
+            raise CondarcError(f"cannot mark '{key}' #!final: it has no value in the file")
+        new_finals.add(key)
+    return new, new_finals & set(new)
+
+
+_PLAIN = re.compile(r"^[A-Za-z_/~][A-Za-z0-9_./:@~+=-]*$")
+_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "none", "~"}
+
+
+def _scalar(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value)
+    if _PLAIN.match(text) and text.lower() not in _YAML_WORDS:
+        return text
+    return json.dumps(text)  # a JSON string is a valid YAML double-quoted scalar
+
+
+def _emit(value, indent: int) -> list[str]:
+    pad = " " * indent
+    lines = []
+    if isinstance(value, dict):
+        for key in sorted(value, key=str):
+            item = value[key]
+            if isinstance(item, (dict, list)) and item:
+                lines.append(f"{pad}{_scalar(key)}:")
+                lines += _emit(item, indent + 2)
+            else:
+                lines.append(f"{pad}{_scalar(key)}: {_empty_or_scalar(item)}")
+    else:
+        for item in value:
+            if isinstance(item, (dict, list)) and item:
+                sub = _emit(item, indent + 2)
+                lines.append(f"{pad}- {sub[0].lstrip()}")
+                lines += sub[1:]
+            else:
+                lines.append(f"{pad}- {_empty_or_scalar(item)}")
+    return lines
+
+
+def _empty_or_scalar(value) -> str:
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, list):
+        return "[]"
+    return _scalar(value)
+
+
+def render(data: dict, finals: set) -> str:
+    """Deterministic block YAML, one #!final comment on each pinned key's first line.
+
+    Written without PyYAML, so a first run (or check mode) works on a node that has none.
+    """
+    chunks = [HEADER]
+    for key in sorted(data):
+        lines = _emit({key: data[key]}, 0)
+        if key in finals:
+            lines[0] += f"  {FINAL_MARK}"
+        chunks.append("\n".join(lines) + "\n")
+    return "".join(chunks)
+
+
+def merge_files(texts: list[str]) -> tuple[dict, set]:
+    """conda's merge of several condarc files, lowest precedence first.
+
+    Later files win; lists merge with the later file's items first; maps merge
+    key by key; a key marked #!final in a file is not changed by later files.
+    """
+    merged: dict = {}
+    final: set = set()
+    for text in texts:
+        data, finals = parse(text)
+        for key, value in data.items():
+            if key in final:
+                continue
+            if isinstance(value, list) and isinstance(merged.get(key), list):
+                merged[key] = value + [v for v in merged[key] if v not in value]
+            elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+        final |= finals
+    return merged, final

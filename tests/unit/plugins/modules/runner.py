@@ -1,0 +1,66 @@
+"""Run an Ansible module's main() in-process for data-driven unit tests.
+
+Each case gives module args, optional expected commands with canned results
+(the only way a module may reach the conda CLI in unit tests: a labelled test
+double), and the expected result. Style of community.general's data-driven tests.
+"""
+
+from __future__ import annotations
+
+import json
+from unittest import mock
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+
+class ModuleExitError(Exception):
+    def __init__(self, result: dict, failed: bool):
+        super().__init__(result)
+        self.result = result
+        self.failed = failed
+
+
+def _exit_json(self, **kwargs):
+    raise ModuleExitError(kwargs, failed=False)
+
+
+def _fail_json(self, msg, **kwargs):
+    raise ModuleExitError({"msg": msg, "failed": True, **kwargs}, failed=True)
+
+
+class CommandDouble:
+    """TEST DOUBLE of AnsibleModule.run_command: expected argv -> canned (rc, stdout, stderr)."""
+
+    def __init__(self, expected: list[dict]):
+        self.expected = list(expected)
+        self.calls: list[list[str]] = []
+
+    def __call__(self, args, **kwargs):
+        argv = [str(a) for a in args]
+        self.calls.append(argv)
+        assert self.expected, f"unexpected command: {argv}"
+        step = self.expected.pop(0)
+        assert argv == [str(a) for a in step["command"]], f"expected {step['command']}, ran {argv}"
+        out = step.get("out", "")
+        if not isinstance(out, str):
+            out = json.dumps(out)
+        return step.get("rc", 0), out, step.get("err", "")
+
+
+def run_module(main, args: dict, commands: list[dict] | None = None, check_mode=False, diff=False) -> dict:
+    double = CommandDouble(commands or [])
+    full_args = {**args, "_ansible_check_mode": check_mode, "_ansible_diff": diff}
+    with (
+        patch_module_args(full_args),
+        mock.patch.object(basic.AnsibleModule, "exit_json", _exit_json),
+        mock.patch.object(basic.AnsibleModule, "fail_json", _fail_json),
+        mock.patch.object(basic.AnsibleModule, "run_command", double),
+        pytest.raises(ModuleExitError) as caught,
+    ):
+        main()
+    assert not double.expected, f"commands expected but not run: {double.expected}"
+    result = dict(caught.value.result)
+    result["_commands"] = double.calls
+    return result

@@ -1,0 +1,61 @@
+"""Unit tests for hpcenv.gpu_cluster.conda_info, driven by test_conda_info.yaml."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import yaml
+
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_meta
+from ansible_collections.hpcenv.gpu_cluster.plugins.modules import conda_info
+
+from .runner import run_module
+
+CASES = yaml.safe_load((Path(__file__).with_suffix(".yaml")).read_text())
+
+
+def _sub(value, root: str):
+    if isinstance(value, str):
+        return value.replace("<root>", root)
+    if isinstance(value, list):
+        return [_sub(v, root) for v in value]
+    if isinstance(value, dict):
+        return {_sub(k, root): _sub(v, root) for k, v in value.items()}
+    return value
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_conda_info(case, tmp_path):
+    root = str(tmp_path)
+    for rel, content in case["layout"].items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_sub(content, root))
+    bases = (os.path.join(root, "etc/conda"), os.path.join(root, "var/lib/conda"))
+    with mock.patch.object(_conda_meta, "SYSTEM_CONDARC_BASES", bases):
+        result = run_module(conda_info.main, _sub(case["args"], root), commands=_sub(case.get("commands"), root))
+    expect = _sub(case["expect"], root)
+    if expect.pop("failed", False):
+        assert result.get("failed"), result
+        assert expect.pop("msg_contains") in result["msg"]
+    else:
+        assert not result.get("failed"), result.get("msg")
+        assert result["changed"] is False
+    for key, value in expect.items():
+        assert result[key] == value, key
+
+
+def test_symlinked_prefix_reports_its_target(tmp_path):
+    real = tmp_path / "conda.d" / "base-24.11.3-0"
+    (real / "conda-meta").mkdir(parents=True)
+    (real / "bin").mkdir()
+    (real / "bin" / "conda").write_text("")
+    (tmp_path / "conda").symlink_to(real)
+    with mock.patch.object(_conda_meta, "SYSTEM_CONDARC_BASES", ()):
+        result = run_module(conda_info.main, {"prefix": str(tmp_path / "conda")}, check_mode=True)
+    assert result["installed"] is True
+    assert result["real_prefix"] == str(real)
+    assert result["envs"][0] == {"name": "base", "prefix": str(tmp_path / "conda"), "target": str(real)}
