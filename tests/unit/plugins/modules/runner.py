@@ -8,6 +8,8 @@ double), and the expected result. Style of community.general's data-driven tests
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -33,9 +35,10 @@ def _fail_json(self, msg, **kwargs):
 class CommandDouble:
     """TEST DOUBLE of AnsibleModule.run_command: expected argv -> canned (rc, stdout, stderr)."""
 
-    def __init__(self, expected: list[dict]):
+    def __init__(self, expected: list[dict], effects_root: str | None = None):
         self.expected = list(expected)
         self.calls: list[list[str]] = []
+        self.root = effects_root
 
     def __call__(self, args, **kwargs):
         argv = [str(a) for a in args]
@@ -43,14 +46,24 @@ class CommandDouble:
         assert self.expected, f"unexpected command: {argv}"
         step = self.expected.pop(0)
         assert argv == [str(a) for a in step["command"]], f"expected {step['command']}, ran {argv}"
+        # What the real command would have done to the disk (paths relative to the case's root).
+        for rel, content in (step.get("writes") or {}).items():
+            path = Path(self.root) / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+        for rel in step.get("removes") or []:
+            target = Path(self.root) / rel
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
         out = step.get("out", "")
         if not isinstance(out, str):
             out = json.dumps(out)
         return step.get("rc", 0), out, step.get("err", "")
 
 
-def run_module(main, args: dict, commands: list[dict] | None = None, check_mode=False, diff=False) -> dict:
-    double = CommandDouble(commands or [])
+def run_module(
+    main, args: dict, commands: list[dict] | None = None, check_mode=False, diff=False, effects_root: str | None = None
+) -> dict:
+    double = CommandDouble(commands or [], effects_root)
     full_args = {**args, "_ansible_check_mode": check_mode, "_ansible_diff": diff}
     with (
         patch_module_args(full_args),
@@ -64,3 +77,14 @@ def run_module(main, args: dict, commands: list[dict] | None = None, check_mode=
     result = dict(caught.value.result)
     result["_commands"] = double.calls
     return result
+
+
+def substitute_root(value, root: str):
+    """Replace "<root>" in every string of a case (keys included) with the case's temp root."""
+    if isinstance(value, str):
+        return value.replace("<root>", root)
+    if isinstance(value, list):
+        return [substitute_root(v, root) for v in value]
+    if isinstance(value, dict):
+        return {substitute_root(k, root): substitute_root(v, root) for k, v in value.items()}
+    return value

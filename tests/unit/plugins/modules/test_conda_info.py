@@ -13,18 +13,9 @@ from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_m
 from ansible_collections.hpcenv.gpu_cluster.plugins.modules import conda_info
 
 from .runner import run_module
+from .runner import substitute_root as _sub
 
 CASES = yaml.safe_load((Path(__file__).with_suffix(".yaml")).read_text())
-
-
-def _sub(value, root: str):
-    if isinstance(value, str):
-        return value.replace("<root>", root)
-    if isinstance(value, list):
-        return [_sub(v, root) for v in value]
-    if isinstance(value, dict):
-        return {_sub(k, root): _sub(v, root) for k, v in value.items()}
-    return value
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])

@@ -1,0 +1,269 @@
+# Copyright: hpcenv.gpu_cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private helpers for conda environments: lock files, match specs, drift records.
+
+Pure functions over data read from conda-meta/*.json; no Ansible imports.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import re
+
+_ARCHIVE_RE = re.compile(r"^(?P<name>.+)-(?P<version>[^-]+)-(?P<build>[^-]+)\.(?P<ext>conda|tar\.bz2)$")
+
+
+class SpecError(ValueError):
+    """An environment spec or lock file we cannot use; the message says what to fix."""
+
+
+# ----------------------------------------------------------------------------- lock files
+
+
+def parse_explicit(text: str) -> list[dict]:
+    """Packages of an @EXPLICIT lock (conda list --explicit, conda-lock's explicit render)."""
+    lines = [line.strip() for line in text.splitlines()]
+    if "@EXPLICIT" not in lines:
+        raise SpecError("not an explicit lock file: the line @EXPLICIT is missing")
+    packages = []
+    for line in lines[lines.index("@EXPLICIT") + 1 :]:
+        if not line or line.startswith("#"):
+            continue
+        url, _, digest = line.partition("#")
+        filename = url.rsplit("/", 1)[-1]
+        match = _ARCHIVE_RE.match(filename)
+        if not match or "://" not in url:
+            raise SpecError(f"lock file line is not a package URL: {line}")
+        entry = {
+            "name": match["name"],
+            "version": match["version"],
+            "build": match["build"],
+            "url": url,
+            "subdir": url.rsplit("/", 2)[-2],
+        }
+        if digest.startswith("sha256:"):
+            entry["sha256"] = digest[len("sha256:") :]
+        elif digest:
+            entry["md5"] = digest
+        packages.append(entry)
+    return packages
+
+
+def lock_platform(text: str) -> str | None:
+    for line in text.splitlines():
+        if line.startswith("# platform:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def lock_digest(text: str) -> str:
+    """Content hash of a lock: its package lines only (comments and order do not count)."""
+    packages = sorted(p["url"] + "#" + p.get("md5", p.get("sha256", "")) for p in parse_explicit(text))
+    return hashlib.sha256("\n".join(packages).encode()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- environment.yml
+
+
+def parse_environment(data) -> dict:
+    """channels, conda specs and pip requirements of an environment.yml mapping."""
+    if not isinstance(data, dict):
+        raise SpecError(f"an environment spec must be a mapping with 'dependencies', got {type(data).__name__}")
+    deps = data.get("dependencies")
+    if not isinstance(deps, list) or not deps:
+        raise SpecError("the environment spec has no 'dependencies' list")
+    specs, pip = [], []
+    for dep in deps:
+        if isinstance(dep, dict) and set(dep) == {"pip"} and isinstance(dep["pip"], list):
+            pip += [str(p) for p in dep["pip"]]
+        elif isinstance(dep, str) and dep.strip():
+            specs.append(dep.strip())
+        else:
+            raise SpecError(f"dependency entries must be match specs or a 'pip:' list, got {dep!r}")
+    channels = data.get("channels") or []
+    if not isinstance(channels, list):
+        raise SpecError("'channels' must be a list")
+    if pip and not any(parse_spec(s)["name"] == "pip" for s in specs):
+        raise SpecError("a 'pip:' section needs 'pip' among the conda dependencies")
+    return {"channels": [str(c) for c in channels], "specs": specs, "pip": pip}
+
+
+def spec_digest(environment: dict) -> str:
+    return hashlib.sha256(json.dumps(environment, sort_keys=True).encode()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- match specs
+
+_SPEC_RE = re.compile(r"^(?:(?P<channel>[^:\s]+)::)?(?P<name>[A-Za-z0-9_.+-]+)(?P<rest>.*)$")
+
+
+def parse_spec(spec: str) -> dict:
+    """name, version constraint and build glob of a conda match spec (the common forms)."""
+    match = _SPEC_RE.match(spec.strip())
+    if not match:
+        raise SpecError(f"cannot read match spec {spec!r}")
+    name, rest = match["name"].lower(), match["rest"].strip()
+    version, build = None, None
+    if rest.startswith("=") and not rest.startswith("=="):
+        # name=1.2 (means 1.2.*) or name=1.2=build
+        parts = rest[1:].split("=", 1)
+        version = parts[0] if parts[0].endswith("*") or not parts[0] else parts[0] + "*"
+        version = version.replace("**", "*")
+        build = parts[1] if len(parts) > 1 else None
+    elif rest:
+        parts = rest.split()
+        version = parts[0]
+        build = parts[1] if len(parts) > 1 else None
+    return {"name": name, "version": version, "build": build}
+
+
+def _version_key(version: str) -> list:
+    key = []
+    for part in re.split(r"[.\-_+]", version.lower()):
+        for token in re.findall(r"\d+|[a-z]+", part):
+            key.append((1, int(token), "") if token.isdigit() else (0, 0, token))
+    while key and key[-1] == (1, 0, ""):
+        key.pop()
+    return key
+
+
+def _compare(a: str, b: str) -> int:
+    ka, kb = _version_key(a), _version_key(b)
+    return (ka > kb) - (ka < kb)
+
+
+def version_matches(version: str, constraint: str | None) -> bool:
+    """conda version constraints: ==, !=, >=, <=, >, <, x.y.*, x.y*, with ',' (and) and '|' (or)."""
+    if not constraint or constraint == "*":
+        return True
+    for alternative in constraint.split("|"):
+        if all(_one(version, c.strip()) for c in alternative.split(",") if c.strip()):
+            return True
+    return False
+
+
+def _one(version: str, constraint: str) -> bool:
+    for op, test in (
+        ("==", lambda c: c == 0),
+        ("!=", lambda c: c != 0),
+        (">=", lambda c: c >= 0),
+        ("<=", lambda c: c <= 0),
+        (">", lambda c: c > 0),
+        ("<", lambda c: c < 0),
+    ):
+        if constraint.startswith(op):
+            target = constraint[len(op) :].strip()
+            if target.endswith("*"):
+                return _prefix(version, target) if op == "==" else not _prefix(version, target)
+            return test(_compare(version, target))
+    if "*" in constraint:
+        return _prefix(version, constraint)
+    return _compare(version, constraint) == 0
+
+
+def _prefix(version: str, pattern: str) -> bool:
+    stem = pattern.rstrip("*").rstrip(".")
+    return _version_key(version)[: len(_version_key(stem))] == _version_key(stem) and (
+        version == stem or version.startswith(stem)
+    )
+
+
+def satisfies(record: dict, spec: dict) -> bool:
+    if record.get("name") != spec["name"]:
+        return False
+    if not version_matches(str(record.get("version", "")), spec["version"]):
+        return False
+    return spec["build"] is None or fnmatch.fnmatchcase(str(record.get("build", "")), spec["build"])
+
+
+# ----------------------------------------------------------------------------- drift
+
+
+def missing_files(prefix: str, record: dict, limit: int = 5) -> list[str]:
+    """Files the record says it installed that are not in the prefix (first few)."""
+    missing = []
+    for rel in record.get("files", []):
+        if not os.path.lexists(os.path.join(prefix, rel)):
+            missing.append(rel)
+            if len(missing) >= limit:
+                break
+    return missing
+
+
+def _pkg(record: dict) -> str:
+    return f"{record['name']}-{record['version']}-{record['build']}"
+
+
+def drift_from_lock(installed: list[dict], lock: list[dict], prefix: str, check_files: bool = True) -> dict:
+    have = {r["name"]: r for r in installed}
+    want = {p["name"]: p for p in lock}
+    missing = sorted(_pkg(want[n]) for n in set(want) - set(have))
+    extra = sorted(_pkg(have[n]) for n in set(have) - set(want))
+    changed = sorted(
+        (
+            {"name": n, "installed": _pkg(have[n]), "wanted": _pkg(want[n])}
+            for n in set(have) & set(want)
+            if (have[n]["version"], have[n]["build"]) != (want[n]["version"], want[n]["build"])
+        ),
+        key=lambda c: c["name"],
+    )
+    broken = []
+    if check_files:
+        for name in sorted(set(have) & set(want)):
+            files = missing_files(prefix, have[name])
+            if files:
+                broken.append({"name": _pkg(have[name]), "missing_files": files})
+    return _record(missing, extra, changed, broken)
+
+
+def drift_from_specs(installed: list[dict], specs: list[str], prefix: str, check_files: bool = True) -> dict:
+    have = {r["name"]: r for r in installed}
+    missing, changed = [], []
+    for text in specs:
+        spec = parse_spec(text)
+        record = have.get(spec["name"])
+        if record is None:
+            missing.append(text)
+        elif not satisfies(record, spec):
+            changed.append({"name": spec["name"], "installed": _pkg(record), "wanted": text})
+    broken = []
+    if check_files:
+        for name in sorted(have):
+            files = missing_files(prefix, have[name])
+            if files:
+                broken.append({"name": _pkg(have[name]), "missing_files": files})
+    return _record(sorted(missing), [], sorted(changed, key=lambda c: c["name"]), broken)
+
+
+def _record(missing, extra, changed, broken) -> dict:
+    return {
+        "in_sync": not (missing or extra or changed or broken),
+        "missing": missing,
+        "extra": extra,
+        "changed": changed,
+        "broken": broken,
+    }
+
+
+def package_lines(records: list[dict]) -> str:
+    """One line per package, for --diff output."""
+    return "".join(f"{r['name']} {r['version']} {r['build']}\n" for r in sorted(records, key=lambda r: r["name"]))
+
+
+# ----------------------------------------------------------------------------- CLI output
+
+
+def cli_error(stdout: str, stderr: str) -> str:
+    """conda's own reason from its --json error output, else the last stderr line."""
+    for text in (stdout, stderr):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and data.get("exception_name"):
+            return f"{data['exception_name']}: {str(data.get('message', '')).strip()}"
+    lines = [line for line in (stderr or stdout or "").splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"

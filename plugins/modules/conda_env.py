@@ -1,0 +1,361 @@
+#!/usr/bin/python
+# Copyright: hpcenv.gpu_cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: conda_env
+short_description: Ensure a conda environment matches an environment.yml or an explicit lock file
+version_added: 1.0.0
+description:
+  - Creates, updates or removes one conda environment, given by O(name) or O(prefix).
+  - The wanted content is an C(environment.yml) (O(environment) inline, or O(environment_file)) or an explicit
+    lock file (O(lock_file), the C(@EXPLICIT) format of C(conda list --explicit --md5) and of conda-lock's
+    explicit render).
+  - Decides what to do by reading C(conda-meta/*.json) (and checking that each package's files are present),
+    never by running the CLI; mamba or conda runs only when something must change.
+  - Returns a drift record (RV(drift)) against the spec or lock, also in check mode, so it doubles as a drift check.
+  - On any conda error (unsatisfiable spec, package not found, unreachable channel) it fails with conda's own
+    reason; conda leaves an existing environment as it was and removes a half-created one.
+author:
+  - hpcenv.gpu_cluster contributors
+attributes:
+  check_mode:
+    support: full
+    description: Reports the drift and what would change; runs nothing.
+  diff_mode:
+    support: full
+    description: Package-level diff, one C(name version build) line per package.
+  idempotent:
+    support: full
+    description: An environment in sync with its spec or lock is not touched.
+options:
+  name:
+    description:
+      - Environment name, placed in the first C(envs_dirs) entry of the system condarc (or C(ROOT/envs)).
+      - Mutually exclusive with O(prefix).
+    type: str
+  prefix:
+    description: Full path of the environment. Mutually exclusive with O(name).
+    type: path
+  state:
+    description:
+      - V(present) makes the environment satisfy the spec, or match the lock exactly (missing, extra and
+        changed packages, and packages whose files were deleted, are all drift).
+      - V(latest) also updates every package to the newest the channels allow (specs only).
+      - V(absent) removes the environment.
+    type: str
+    choices: [present, latest, absent]
+    default: present
+  environment:
+    description: An C(environment.yml) as a mapping (C(channels), C(dependencies), optional C(pip:) list).
+    type: dict
+  environment_file:
+    description: Path of an C(environment.yml) on the managed node.
+    type: path
+  lock_file:
+    description: Path of an explicit lock file on the managed node; installed as is, without solving.
+    type: path
+  root_prefix:
+    description: The conda installation (used to find C(mamba)/C(conda) and, with O(name), the envs directory).
+    type: path
+    default: /opt/conda
+  executable:
+    description: The command to run; default C(ROOT/bin/mamba), or C(ROOT/bin/conda) when mamba is absent.
+    type: path
+  check_files:
+    description: Count a package whose installed files are missing as drift (one C(stat) per file).
+    type: bool
+    default: true
+notes:
+  - Updating an existing environment in place is not atomic; the C(hpcenv.gpu_cluster.shared_envs) role builds
+    each version in a new prefix and swaps a symlink instead.
+  - A C(pip:) section needs C(pip) among the conda dependencies; it runs C(PREFIX/bin/python -m pip install)
+    when the list changes.
+  - Set C(CONDA_OVERRIDE_CUDA) in the task's C(environment) to solve for another CUDA driver.
+seealso:
+  - module: hpcenv.gpu_cluster.conda_info
+  - name: Building identical conda environments
+    link: https://docs.conda.io/projects/conda/en/stable/user-guide/tasks/manage-environments.html#building-identical-conda-environments
+"""
+
+EXAMPLES = r"""
+- name: A team environment from an inline spec
+  hpcenv.gpu_cluster.conda_env:
+    name: team_tools
+    environment:
+      channels: [conda-forge]
+      dependencies: [python=3.11, numpy, pandas]
+
+- name: Install a lock produced elsewhere (every node gets the same bytes)
+  hpcenv.gpu_cluster.conda_env:
+    prefix: /opt/conda.d/envs/.versions/shared_ml-3f2a9c1d0b7e
+    lock_file: /opt/conda.d/envs/.locks/shared_ml-3f2a9c1d0b7e.lock
+
+- name: Report drift only
+  hpcenv.gpu_cluster.conda_env:
+    prefix: /opt/conda.d/envs/shared_ml
+    lock_file: /opt/conda.d/envs/.locks/shared_ml-3f2a9c1d0b7e.lock
+  check_mode: true
+  register: shared_ml_drift
+
+- name: Remove an environment
+  hpcenv.gpu_cluster.conda_env:
+    name: old_env
+    state: absent
+"""
+
+RETURN = r"""
+prefix:
+  description: The environment's path.
+  returned: always
+  type: str
+  sample: /opt/conda.d/envs/team_tools
+drift:
+  description:
+    - How the environment differed from the spec or lock before this run. C(missing), C(extra) and C(changed)
+      name packages (C(name-version-build)) or specs; C(broken) lists packages with missing files.
+    - For a spec, only what the spec asks is checked (dependencies are never C(extra)).
+  returned: always
+  type: dict
+  sample: {"in_sync": false, "missing": ["six-1.17.0-h0_0"], "extra": [], "changed": [], "broken": []}
+packages:
+  description: Packages in the environment after the run (in check mode, before).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "numpy", "version": "2.1.3", "build": "py311_0"}]
+actions:
+  description: The C(actions) of conda's JSON output (C(LINK), C(UNLINK)), when conda ran.
+  returned: when conda ran
+  type: dict
+cmd:
+  description: The commands run.
+  returned: always
+  type: list
+  elements: list
+"""
+
+import json
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_env, _conda_meta, _condarc
+
+PIP_MARKER = "hpcenv-pip-requirements.txt"
+
+
+class EnvManager:
+    def __init__(self, module: AnsibleModule):
+        self.module = module
+        self.p = module.params
+        self.root = self.p["root_prefix"]
+        self.prefix = self.p["prefix"] or self._named_prefix(self.p["name"])
+        self.commands: list[list[str]] = []
+        self.actions: dict = {}
+
+    def _named_prefix(self, name: str) -> str:
+        envs_dirs = [os.path.join(self.root, "envs")]
+        texts = []
+        for path in _conda_meta.condarc_paths(self.root):
+            with open(path, encoding="utf-8") as fh:
+                texts.append(fh.read())
+        try:
+            config, _ = _condarc.merge_files(texts) if texts else ({}, set())
+        except _condarc.CondarcError as exc:
+            self.module.fail_json(msg=f"cannot read the system condarc to place env {name}: {exc}")
+        envs_dirs = [os.path.expanduser(str(d)) for d in config.get("envs_dirs", [])] + envs_dirs
+        for directory in envs_dirs:
+            if os.path.isdir(os.path.join(directory, name, "conda-meta")):
+                return os.path.join(directory, name)
+        return os.path.join(envs_dirs[0], name)
+
+    def executable(self) -> str:
+        if self.p["executable"]:
+            return self.p["executable"]
+        for tool in ("mamba", "conda"):
+            path = os.path.join(self.root, "bin", tool)
+            if os.path.exists(path):
+                return path
+        self.module.fail_json(msg=f"neither mamba nor conda found in {self.root}/bin; install conda first")
+        return ""  # not reached
+
+    def exists(self) -> bool:
+        return os.path.isdir(os.path.join(self.prefix, "conda-meta"))
+
+    def installed(self) -> list[dict]:
+        return _conda_meta.read_records(self.prefix)
+
+    def run(self, argv: list[str]) -> dict:
+        self.commands.append(argv)
+        rc, out, err = self.module.run_command(argv, environ_update={"LC_ALL": "C"})
+        if rc != 0:
+            self.module.fail_json(
+                msg=f"conda failed for {self.prefix}: {_conda_env.cli_error(out, err)}",
+                cmd=argv,
+                rc=rc,
+                stdout=out,
+                stderr=err,
+                prefix=self.prefix,
+            )
+        try:
+            data = json.loads(out) if out.strip().startswith("{") else {}
+        except ValueError:
+            data = {}
+        self.actions.update(data.get("actions", {}) if isinstance(data, dict) else {})
+        return data
+
+    def read_text(self, path: str, what: str) -> str:
+        if not os.path.isfile(path):
+            self.module.fail_json(msg=f"{what} {path} does not exist on the node")
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+
+
+def _load_environment(manager: EnvManager) -> dict:
+    p = manager.p
+    data = p["environment"]
+    if p["environment_file"]:
+        text = manager.read_text(p["environment_file"], "environment_file")
+        if not _condarc.HAS_YAML:
+            manager.module.fail_json(msg="reading environment_file needs PyYAML on the node (Debian: python3-yaml)")
+        import yaml  # noqa: PLC0415 - only when an environment file is given
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            manager.module.fail_json(msg=f"{p['environment_file']} is not valid YAML: {exc}")
+    try:
+        return _conda_env.parse_environment(data)
+    except _conda_env.SpecError as exc:
+        manager.module.fail_json(msg=f"environment spec: {exc}")
+    return {}  # not reached
+
+
+def _channel_args(channels: list[str]) -> list[str]:
+    args = []
+    for channel in channels:
+        args += ["-c", channel]
+    return args
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "name": {"type": "str"},
+            "prefix": {"type": "path"},
+            "state": {"type": "str", "choices": ["present", "latest", "absent"], "default": "present"},
+            "environment": {"type": "dict"},
+            "environment_file": {"type": "path"},
+            "lock_file": {"type": "path"},
+            "root_prefix": {"type": "path", "default": "/opt/conda"},
+            "executable": {"type": "path"},
+            "check_files": {"type": "bool", "default": True},
+        },
+        required_one_of=[("name", "prefix")],
+        mutually_exclusive=[("name", "prefix"), ("environment", "environment_file", "lock_file")],
+        required_if=[
+            ("state", "present", ("environment", "environment_file", "lock_file"), True),
+            ("state", "latest", ("environment", "environment_file"), True),
+        ],
+        supports_check_mode=True,
+    )
+    manager = EnvManager(module)
+    p = module.params
+    prefix = manager.prefix
+    before = manager.installed()
+    result = {"changed": False, "prefix": prefix, "cmd": manager.commands}
+
+    if p["state"] == "absent":
+        drift = _conda_env._record([], [], [], [])
+        drift["in_sync"] = not manager.exists()
+        if manager.exists():
+            result["changed"] = True
+            if not module.check_mode:
+                manager.run([manager.executable(), "remove", "--all", "--yes", "--json", "-p", prefix])
+        result.update(drift=drift, packages=[] if not module.check_mode else _summary(before))
+        if module._diff:
+            result["diff"] = {"before": _conda_env.package_lines(before), "after": ""}
+        module.exit_json(**result)
+
+    if p["lock_file"]:
+        text = manager.read_text(p["lock_file"], "lock_file")
+        try:
+            lock = _conda_env.parse_explicit(text)
+        except _conda_env.SpecError as exc:
+            module.fail_json(msg=f"{p['lock_file']}: {exc}")
+        drift = _conda_env.drift_from_lock(before, lock, prefix, p["check_files"])
+        wanted_lines = _conda_env.package_lines(lock)
+        if not drift["in_sync"]:
+            result["changed"] = True
+            if not module.check_mode:
+                manager.run([manager.executable(), "create", "--yes", "--json", "-p", prefix, "--file", p["lock_file"]])
+                after_drift = _conda_env.drift_from_lock(manager.installed(), lock, prefix, p["check_files"])
+                if not after_drift["in_sync"]:
+                    module.fail_json(
+                        msg=f"{prefix} still differs from {p['lock_file']} after install",
+                        drift=after_drift,
+                        cmd=manager.commands,
+                    )
+    else:
+        env = _load_environment(manager)
+        drift = _conda_env.drift_from_specs(before, env["specs"], prefix, p["check_files"])
+        wanted_lines = _conda_env.package_lines(before) + "".join(f"+ {s}\n" for s in drift["missing"])
+        exe = manager.executable() if (not drift["in_sync"] or p["state"] == "latest") else None
+        channels = _channel_args(env["channels"])
+        if not manager.exists() or drift["broken"]:
+            result["changed"] = True
+            if not module.check_mode:
+                manager.run([exe, "create", "--yes", "--json", "-p", prefix, *channels, *env["specs"]])
+        elif not drift["in_sync"]:
+            result["changed"] = True
+            if not module.check_mode:
+                manager.run([exe, "install", "--yes", "--json", "-p", prefix, *channels, *env["specs"]])
+        if p["state"] == "latest" and manager.exists() and not module.check_mode:
+            data = manager.run([exe, "update", "--all", "--yes", "--json", "-p", prefix, *channels])
+            result["changed"] = result["changed"] or bool(data.get("actions"))
+        if env["pip"]:
+            result["changed"] = _pip(manager, env["pip"]) or result["changed"]
+
+    after = before if module.check_mode else manager.installed()
+    result.update(drift=drift, packages=_summary(after))
+    if manager.actions:
+        result["actions"] = manager.actions
+    if module._diff:
+        after_lines = wanted_lines if module.check_mode else _conda_env.package_lines(after)
+        result["diff"] = {
+            "before": _conda_env.package_lines(before),
+            "after": after_lines,
+            "before_header": prefix,
+            "after_header": prefix,
+        }
+    module.exit_json(**result)
+
+
+def _pip(manager: EnvManager, requirements: list[str]) -> bool:
+    """Install the pip: section when it differs from what was installed last (marker in conda-meta)."""
+    marker = os.path.join(manager.prefix, "conda-meta", PIP_MARKER)
+    wanted = "".join(f"{r}\n" for r in requirements)
+    current = ""
+    if os.path.isfile(marker):
+        with open(marker, encoding="utf-8") as fh:
+            current = fh.read()
+    if current == wanted:
+        return False
+    if not manager.module.check_mode:
+        python = os.path.join(manager.prefix, "bin", "python")
+        manager.run([python, "-m", "pip", "install", "--no-input", "--disable-pip-version-check", *requirements])
+        with open(marker, "w", encoding="utf-8") as fh:
+            fh.write(wanted)
+    return True
+
+
+def _summary(records: list[dict]) -> list[dict]:
+    return [{"name": r["name"], "version": r["version"], "build": r["build"]} for r in records]
+
+
+if __name__ == "__main__":
+    main()
