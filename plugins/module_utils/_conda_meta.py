@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _condarc
+
 # Where conda looks for system-wide configuration, lowest precedence first
 # (https://docs.conda.io/projects/conda/en/stable/user-guide/configuration/use-condarc.html).
 SYSTEM_CONDARC_BASES = ("/etc/conda", "/var/lib/conda")
@@ -53,6 +55,17 @@ def condarc_paths(root_prefix: str) -> list[str]:
                 if f.endswith((".yml", ".yaml")) or f.endswith("condarc")
             ]
     return [p for p in paths if os.path.isfile(p)]
+
+
+def system_config(root_prefix: str) -> tuple[dict, set, list[str]]:
+    """(merged config, #!final keys, files read) of the system condarc files; raises _condarc.CondarcError."""
+    files = condarc_paths(root_prefix)
+    texts = []
+    for path in files:
+        with open(path, encoding="utf-8") as fh:
+            texts.append(fh.read())
+    config, final = _condarc.merge_files(texts)
+    return config, final, files
 
 
 def list_envs(root_prefix: str, envs_dirs: list[str]) -> list[dict]:

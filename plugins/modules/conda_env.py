@@ -158,16 +158,12 @@ class EnvManager:
         self.actions: dict = {}
 
     def _named_prefix(self, name: str) -> str:
-        envs_dirs = [os.path.join(self.root, "envs")]
-        texts = []
-        for path in _conda_meta.condarc_paths(self.root):
-            with open(path, encoding="utf-8") as fh:
-                texts.append(fh.read())
         try:
-            config, _ = _condarc.merge_files(texts) if texts else ({}, set())
+            config, _, _ = _conda_meta.system_config(self.root)
         except _condarc.CondarcError as exc:
             self.module.fail_json(msg=f"cannot read the system condarc to place env {name}: {exc}")
-        envs_dirs = [os.path.expanduser(str(d)) for d in config.get("envs_dirs", [])] + envs_dirs
+        envs_dirs = [os.path.expanduser(str(d)) for d in config.get("envs_dirs", [])]
+        envs_dirs.append(os.path.join(self.root, "envs"))
         for directory in envs_dirs:
             if os.path.isdir(os.path.join(directory, name, "conda-meta")):
                 return os.path.join(directory, name)

@@ -154,17 +154,12 @@ def main() -> None:
     if not result["installed"]:
         module.exit_json(**result)
 
-    files = _conda_meta.condarc_paths(prefix)
-    texts = []
-    for path in files:
-        with open(path, encoding="utf-8") as fh:
-            texts.append(fh.read())
-    if any(t.strip() for t in texts) and not _condarc.HAS_YAML:
-        module.fail_json(msg=missing_required_lib("PyYAML"), exception=str(_condarc.YAML_IMPORT_ERROR))
     try:
-        config, final = _condarc.merge_files(texts) if texts else ({}, set())
+        config, final, files = _conda_meta.system_config(prefix)
     except _condarc.CondarcError as exc:
-        module.fail_json(msg=f"cannot read the system condarc files {files}: {exc}")
+        if not _condarc.HAS_YAML:
+            module.fail_json(msg=missing_required_lib("PyYAML"), exception=str(_condarc.YAML_IMPORT_ERROR))
+        module.fail_json(msg=f"cannot read the system condarc files {_conda_meta.condarc_paths(prefix)}: {exc}")
 
     envs_dirs = config.get("envs_dirs") or [os.path.join(prefix, "envs")]
     result.update(

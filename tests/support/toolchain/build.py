@@ -22,7 +22,6 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import tarfile
@@ -53,7 +52,6 @@ def _inputs_digest() -> str:
     for f in files:
         h.update(f.relative_to(SUPPORT).as_posix().encode())
         h.update(f.read_bytes())
-    h.update(rattler.__name__.encode())
     h.update(_rattler_version().encode())
     return h.hexdigest()[:16]
 
@@ -317,9 +315,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--force", action="store_true", help="rebuild even if the inputs did not change")
     args = parser.parse_args()
-    upstream = build(args.out, args.force)
-    print(upstream)
-    os.sync()
+    print(build(args.out, args.force))
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         for pattern, seconds in self.delays:
             if fnmatch.fnmatch(self.path, pattern):
                 time.sleep(seconds)
-        self._sent = 0
         while chunk := source.read(64 * 1024):
             outputfile.write(chunk)
             self._sent += len(chunk)

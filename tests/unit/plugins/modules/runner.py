@@ -88,3 +88,18 @@ def substitute_root(value, root: str):
     if isinstance(value, dict):
         return {substitute_root(k, root): substitute_root(v, root) for k, v in value.items()}
     return value
+
+
+def check_result(result: dict, expect: dict) -> bool:
+    """Compare a module result with a case's `expect`: a failure and its message, or success;
+    then every remaining key. Returns whether the case expected a failure."""
+    expect = dict(expect)
+    failed = expect.pop("failed", False)
+    if failed:
+        assert result.get("failed"), result
+        assert expect.pop("msg_contains") in result["msg"]
+    else:
+        assert not result.get("failed"), result.get("msg")
+    for key, value in expect.items():
+        assert result[key] == value, key
+    return failed

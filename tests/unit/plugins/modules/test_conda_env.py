@@ -13,7 +13,7 @@ import yaml
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_meta
 from ansible_collections.hpcenv.gpu_cluster.plugins.modules import conda_env
 
-from .runner import run_module
+from .runner import check_result, run_module
 from .runner import substitute_root as _sub
 
 CASES = yaml.safe_load((Path(__file__).with_suffix(".yaml")).read_text())
@@ -70,14 +70,7 @@ def test_conda_env(case, tmp_path):
         if case.get("rerun_unchanged"):
             again = run_module(conda_env.main, args, effects_root=root)
             assert again["changed"] is False, "second run must not change anything"
-    expect = _sub(case["expect"], root)
-    if expect.pop("failed", False):
-        assert result.get("failed"), result
-        assert expect.pop("msg_contains") in result["msg"]
-    else:
-        assert not result.get("failed"), result.get("msg")
-    for key, value in expect.items():
-        assert result[key] == value, key
+    check_result(result, _sub(case["expect"], root))
     for rel, snapshot in before.items():
         assert _snapshot(tmp_path, rel) == snapshot, f"{rel} changed"
     for rel in case.get("absent_after", []):
