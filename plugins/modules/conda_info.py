@@ -20,15 +20,8 @@ author:
   - hpcenv.gpu_cluster contributors
 requirements:
   - PyYAML on the managed node when condarc files exist (Debian/Ubuntu package C(python3-yaml)).
-attributes:
-  check_mode:
-    support: full
-    description: Changes nothing, so it runs the same in check mode.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
-    description: Never changes anything.
+extends_documentation_fragment:
+  - hpcenv.gpu_cluster.read_only
 options:
   prefix:
     description:
