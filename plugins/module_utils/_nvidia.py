@@ -99,23 +99,38 @@ def parse_query_csv(text: str) -> list[dict]:
     return rows
 
 
+def _gpu(**known) -> dict:
+    """One GPU's record: every key the module returns, null where the source does not say."""
+    return {
+        "index": None,
+        "name": None,
+        "uuid": None,
+        "pci_bus_id": None,
+        "architecture": None,
+        "memory_total_mib": None,
+        "compute_capability": None,
+        "mig_mode": {"current": None, "pending": None},
+        **known,
+    }
+
+
 def merge(xml_facts: dict, rows: list[dict]) -> list[dict]:
     """Per-GPU facts in nvidia-smi's index order: the CSV's index and compute capability, the XML's rest."""
     gpus = []
     for row in rows:
-        detail = dict(xml_facts["gpus"].get(row["uuid"], {}))
+        # The XML's MIG mode has the pending one too; the CSV's is the fallback.
+        csv_mig = {"current": row["mig.mode.current"], "pending": None}
+        detail = _gpu(**{"mig_mode": csv_mig, **xml_facts["gpus"].get(row["uuid"], {})})
         detail.update(
             {
                 "index": int(row["index"]),
                 "uuid": row["uuid"],
-                "name": detail.get("name") or row["name"],
-                "memory_total_mib": detail.get("memory_total_mib") or _int(row["memory.total"]),
+                "name": detail["name"] or row["name"],
+                "memory_total_mib": detail["memory_total_mib"] or _int(row["memory.total"]),
                 "compute_capability": row["compute_cap"],
-                "pci_bus_id": detail.get("pci_bus_id") or row["pci.bus_id"],
+                "pci_bus_id": detail["pci_bus_id"] or row["pci.bus_id"],
             }
         )
-        detail.setdefault("architecture", None)
-        detail.setdefault("mig_mode", {"current": row["mig.mode.current"], "pending": None})
         gpus.append(detail)
     return sorted(gpus, key=lambda g: g["index"])
 
@@ -149,15 +164,11 @@ def read_proc(proc_path: str) -> dict | None:
             continue
         minor = info.get("Device Minor", "")
         gpus.append(
-            {
-                "index": int(minor) if minor.isdigit() else len(gpus),
-                "name": info.get("Model"),
-                "uuid": info.get("GPU UUID"),
-                "pci_bus_id": info.get("Bus Location", bus),
-                "architecture": None,
-                "memory_total_mib": None,
-                "compute_capability": None,
-                "mig_mode": {"current": None, "pending": None},
-            }
+            _gpu(
+                index=int(minor) if minor.isdigit() else len(gpus),
+                name=info.get("Model"),
+                uuid=info.get("GPU UUID"),
+                pci_bus_id=info.get("Bus Location", bus),
+            )
         )
     return {"driver_version": driver, "cuda_version": None, "gpus": sorted(gpus, key=lambda g: g["index"])}
