@@ -354,3 +354,31 @@ def test_env_list_remove_and_environment_yml(base, env, tmp_path):
     assert "six" not in {p["name"] for p in conda_json(base, "list", "-p", str(target), env=env)}
     conda_json(base, "remove", "-y", "--all", "-p", str(target), env=env)
     assert not target.exists()
+
+
+# ----------------------------------------------------------------------------- the wheel index
+
+
+def test_wheel_index_serves_every_pin_with_its_sha256(upstream):
+    pins = [line for line in (ROOT / "tests/support/wheels.txt").read_text().splitlines() if "==" in line]
+    for pin in pins:
+        name, version = pin.split("==")
+        page = (upstream / "pypi" / "simple" / name / "index.html").read_text()
+        href = next(a for a in page.split('href="')[1:] if f"-{version}-" in a.split('"')[0])
+        filename, _, digest = href.split('"')[0].removeprefix("../../files/").partition("#sha256=")
+        wheel = upstream / "pypi" / "files" / filename
+        assert hashlib.sha256(wheel.read_bytes()).hexdigest() == digest, pin
+
+
+def test_pip_package_installs_from_the_wheel_index(base, env, server, tmp_path):
+    prefix = tmp_path / "pipenv"
+    conda_json(base, "create", "-y", "-p", str(prefix), "python=3.11", "pip", env=env)
+    index = [f"--index-url={server['url']}/pypi/simple", "--trusted-host=127.0.0.1"]
+    subprocess.run(
+        [str(prefix / "bin" / "python"), "-m", "pip", "install", "--no-input", "--disable-pip-version-check",
+         *index, "traitlets"],
+        capture_output=True, text=True, check=True, env={**env, "PIP_CONFIG_FILE": os.devnull},
+    )  # fmt: skip
+    installer_file = next((prefix / "lib" / "python3.11" / "site-packages").glob("traitlets-*.dist-info")) / "INSTALLER"
+    assert installer_file.read_text().strip() == "pip"
+    assert "/pypi/files/traitlets-" in server["log"].read_text()

@@ -8,11 +8,15 @@ Builds, from tests/support/packages.yml and with py-rattler-build + py-rattler:
     DIR/upstream/releases/miniforge/<ver>/Miniforge3-<ver>-Linux-x86_64.sh(.sha256)
     DIR/upstream/releases/miniconda/Miniconda3-<ver>-Linux-x86_64.sh(.sha256)   (no mamba inside)
     DIR/upstream/checksums.json                   installer file name -> SHA256
+    DIR/upstream/pypi/simple/<project>/           a PEP 503 index of the wheels in wheels.txt
+    DIR/upstream/pypi/files/*.whl                 (downloaded once into DIR/wheels)
 
 DIR/upstream is what the "upstream" container serves (toolchain/serve.py): it
 stands in for conda.anaconda.org and for the Miniforge release downloads.
 The build is cached: it is redone only when an input changes (package list,
-this file, the conda double, the installer template, the py-rattler version).
+wheel list, this file, the conda double, the installer template, the py-rattler
+version). Packages marked `wheel: true` in packages.yml (pip) are real: their
+files are the PyPI wheel's.
 """
 
 from __future__ import annotations
@@ -22,10 +26,13 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
+import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 
 import rattler
@@ -47,7 +54,7 @@ BASE_EXTRA = ["ca-certificates"]
 
 def _inputs_digest() -> str:
     h = hashlib.sha256()
-    files = [SUPPORT / "packages.yml", Path(__file__), SUPPORT / "toolchain" / "installer.sh"]
+    files = [SUPPORT / "packages.yml", SUPPORT / "wheels.txt", Path(__file__), SUPPORT / "toolchain" / "installer.sh"]
     files += sorted((SUPPORT / "conda_double").rglob("*.py"))
     for f in files:
         h.update(f.relative_to(SUPPORT).as_posix().encode())
@@ -134,9 +141,19 @@ conda() {
 """
 
 
-def _stage_package(stage: Path, pkg: dict, version: str, build: str, minor: str | None, extra: dict) -> None:
+def _stage_package(
+    stage: Path, pkg: dict, version: str, build: str, minor: str | None, extra: dict, wheels: Path
+) -> None:
     name = pkg["name"]
     _write(stage / "share" / "origin" / name / f"{version}-{build}", f"{name} {version} {build}\n")
+    if pkg.get("wheel"):
+        # The real project, unpacked from its PyPI wheel (noarch: python layout).
+        found = sorted(wheels.glob(f"{name}-{version}-*.whl"))
+        if not found:
+            raise SystemExit(f"packages.yml: {name} {version} has wheel: true but wheels.txt does not pin it")
+        with zipfile.ZipFile(found[0]) as whl:
+            whl.extractall(stage / "site-packages")  # noqa: S202 - zipfile drops ".." and absolute names
+        return
     if pkg.get("interpreter"):
         nodot_minor = version.rsplit(".", 1)[0]
         bindir = stage / "bin"
@@ -194,7 +211,7 @@ def _builds(pkg: dict, pythons: list[str]):
                 yield version, build, number, depends, constrains, minor, extra
 
 
-def build_channel(channel_dir: Path) -> int:
+def build_channel(channel_dir: Path, wheels: Path) -> int:
     spec = yaml.safe_load((SUPPORT / "packages.yml").read_text())
     for subdir in ("linux-64", "noarch"):
         (channel_dir / subdir).mkdir(parents=True, exist_ok=True)
@@ -204,7 +221,7 @@ def build_channel(channel_dir: Path) -> int:
             subdir = pkg.get("subdir", "linux-64")
             for version, build, number, depends, constrains, minor, extra in _builds(pkg, spec["pythons"]):
                 stage = Path(tmp) / f"{pkg['name']}-{version}-{build}"
-                _stage_package(stage, pkg, version, build, minor, extra)
+                _stage_package(stage, pkg, version, build, minor, extra, wheels)
                 rattler_build.assemble_package(
                     name=pkg["name"],
                     version=version,
@@ -225,6 +242,53 @@ def build_channel(channel_dir: Path) -> int:
                 count += 1
     asyncio.run(rattler.index.index_fs(channel_dir, write_zst=False, write_shards=False, force=True))
     return count
+
+
+# --------------------------------------------------------------------------- wheel index
+
+
+def _pins() -> list[str]:
+    lines = (SUPPORT / "wheels.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def download_wheels(wheels: Path) -> list[Path]:
+    """Fetch the pinned wheels (binary only, CPython 3.11 x86_64) unless already cached."""
+    wheels.mkdir(parents=True, exist_ok=True)
+    have = {_normalize(f.name.split("-")[0]) + "==" + f.name.split("-")[1] for f in wheels.glob("*.whl")}
+    if not set(_pins()) <= have:
+        platforms = ["manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "any"]
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+             "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
+             *[arg for p in platforms for arg in ("--platform", p)],
+             "-d", str(wheels), *_pins()],
+            check=True,
+        )  # fmt: skip
+    wanted = set(_pins())
+    return sorted(
+        f for f in wheels.glob("*.whl") if _normalize(f.name.split("-")[0]) + "==" + f.name.split("-")[1] in wanted
+    )
+
+
+def build_wheel_index(files: list[Path], pypi: Path) -> None:
+    """A PEP 503 "simple" index: pypi/simple/<project>/index.html linking pypi/files/<wheel>#sha256=..."""
+    (pypi / "files").mkdir(parents=True, exist_ok=True)
+    projects: dict[str, list[str]] = {}
+    for wheel in files:
+        shutil.copy2(wheel, pypi / "files" / wheel.name)
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        link = f'<a href="../../files/{wheel.name}#sha256={digest}">{wheel.name}</a><br>'
+        projects.setdefault(_normalize(wheel.name.split("-")[0]), []).append(link)
+    page = "<!DOCTYPE html>\n<html><body>\n{}\n</body></html>\n"
+    for project, links in projects.items():
+        _write(pypi / "simple" / project / "index.html", page.format("\n".join(links)))
+    top = [f'<a href="{p}/">{p}</a><br>' for p in sorted(projects)]
+    _write(pypi / "simple" / "index.html", page.format("\n".join(top)))
 
 
 # --------------------------------------------------------------------------- installers
@@ -296,7 +360,9 @@ def build(out: Path = DEFAULT_OUT, force: bool = False) -> Path:
     if upstream.exists():
         shutil.rmtree(upstream)
     channel_dir = upstream / CHANNEL_NAME
-    count = build_channel(channel_dir)
+    wheels = download_wheels(out / "wheels")
+    build_wheel_index(wheels, upstream / "pypi")
+    count = build_channel(channel_dir, out / "wheels")
     releases = upstream / "releases"
     for version, conda_version, mamba_version in INSTALLERS:
         target = releases / "miniforge" / version / f"Miniforge3-{version}-Linux-x86_64.sh"
@@ -305,7 +371,8 @@ def build(out: Path = DEFAULT_OUT, force: bool = False) -> Path:
     build_installer(channel_dir, target, MINICONDA[0], MINICONDA[1], None)
     sums = {f.name[: -len(".sha256")]: f.read_text().split()[0] for f in sorted(releases.rglob("*.sha256"))}
     (upstream / "checksums.json").write_text(json.dumps(sums, indent=2, sort_keys=True) + "\n")
-    (upstream / "index.txt").write_text(f"origin channel: {count} package builds; installers: {len(INSTALLERS) + 1}\n")
+    summary = f"origin channel: {count} package builds; installers: {len(INSTALLERS) + 1}; wheels: {len(wheels)}"
+    (upstream / "index.txt").write_text(summary + "\n")
     stamp.write_text(digest + "\n")
     return upstream
 
