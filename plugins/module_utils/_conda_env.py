@@ -52,6 +52,46 @@ def parse_explicit(text: str) -> list[dict]:
     return packages
 
 
+# pip packages in a lock: conda's explicit format has no place for them, so the
+# shared_envs role records them as comment lines that conda itself ignores:
+#   # pip: --index-url https://pypi.example.org/simple     (an option of the pip: section)
+#   # pip: jupyterhub==6.1.1                               (a pinned distribution)
+PIP_LOCK_MARK = "# pip: "
+
+
+def parse_pip_lock(text: str) -> dict:
+    """options and pins (normalized name==version) of a lock's '# pip:' lines."""
+    options, pins = [], []
+    for line in text.splitlines():
+        if not line.startswith(PIP_LOCK_MARK):
+            continue
+        entry = line[len(PIP_LOCK_MARK) :].strip()
+        if entry.startswith("-"):
+            options.append(entry)
+        elif "==" in entry and not re.search(r"[<>!~;\[\s]", entry):
+            name, version = entry.split("==", 1)
+            pins.append(f"{normalize_dist(name)}=={version}")
+        else:
+            raise SpecError(f"lock file '# pip:' line is neither an option nor name==version: {line}")
+    return {"options": options, "pins": sorted(pins)}
+
+
+def normalize_dist(name: str) -> str:
+    """A Python distribution name as PEP 503 compares them (Jupyter_Server -> jupyter-server)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pip_options(requirements: list[str]) -> list[str]:
+    """The option lines (--index-url ..., --extra-index-url ...) of a pip: section."""
+    return [r.strip() for r in requirements if r.strip().startswith("-")]
+
+
+def drift_pip(installed: list[str], pins: list[str]) -> tuple[list[str], list[str]]:
+    """(missing, extra) as 'pip:name==version', comparing pip-installed distributions with a lock's pins."""
+    have, want = set(installed), set(pins)
+    return sorted(f"pip:{p}" for p in want - have), sorted(f"pip:{p}" for p in have - want)
+
+
 def lock_platform(text: str) -> str | None:
     for line in text.splitlines():
         if line.startswith("# platform:"):

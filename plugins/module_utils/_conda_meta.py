@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _condarc
 
@@ -25,6 +26,32 @@ def read_records(prefix: str) -> list[dict]:
             with open(os.path.join(meta, entry), encoding="utf-8") as fh:
                 records.append(json.load(fh))
     return sorted(records, key=lambda r: r.get("name", ""))
+
+
+def pip_installed(prefix: str) -> list[str]:
+    """name==version (PEP 503 names) of the distributions pip installed into a prefix.
+
+    Read from site-packages/*.dist-info: the INSTALLER file says who installed each
+    one (conda writes "conda", pip writes "pip").
+    """
+    found = []
+    lib = os.path.join(prefix, "lib")
+    if not os.path.isdir(lib):
+        return found
+    for pydir in sorted(os.listdir(lib)):
+        site = os.path.join(lib, pydir, "site-packages")
+        if not pydir.startswith("python") or not os.path.isdir(site):
+            continue
+        for entry in sorted(os.listdir(site)):
+            installer = os.path.join(site, entry, "INSTALLER")
+            if not entry.endswith(".dist-info") or not os.path.isfile(installer):
+                continue
+            with open(installer, encoding="utf-8") as fh:
+                if fh.read().strip() != "pip":
+                    continue
+            name, _, version = entry[: -len(".dist-info")].partition("-")
+            found.append(f"{re.sub(r'[-_.]+', '-', name).lower()}=={version}")
+    return sorted(found)
 
 
 def package_version(prefix: str, name: str) -> str | None:

@@ -72,8 +72,11 @@ options:
 notes:
   - Updating an existing environment in place is not atomic; the C(hpcenv.gpu_cluster.shared_envs) role builds
     each version in a new prefix and swaps a symlink instead.
-  - A C(pip:) section needs C(pip) among the conda dependencies; it runs C(PREFIX/bin/python -m pip install)
-    when the list changes.
+  - A C(pip:) section needs C(pip) among the conda dependencies; like conda, it hands the list to
+    C(PREFIX/bin/python -m pip install -r) (so option lines such as C(--index-url URL) work) when the list changes.
+  - "Explicit locks have no place for pip packages; this module reads them from comment lines that conda ignores,
+    C(# pip: --index-url URL) and C(# pip: name==version), and installs exactly those pins with C(pip --no-deps)
+    (extra pip-installed distributions are uninstalled). RV(pip_lock) returns such lines for an environment."
   - Set C(CONDA_OVERRIDE_CUDA) in the task's C(environment) to solve for another CUDA driver.
 seealso:
   - module: hpcenv.gpu_cluster.conda_info
@@ -127,6 +130,15 @@ packages:
   type: list
   elements: dict
   sample: [{"name": "numpy", "version": "2.1.3", "build": "py311_0"}]
+pip_lock:
+  description:
+    - "The pip part of a lock for this environment, one C(# pip: LINE) per entry: the pip option lines of the spec, then
+      C(name==version) of every distribution pip installed (read from C(site-packages/*.dist-info/INSTALLER))."
+    - "With O(lock_file), the lock's own pip lines. Empty without a C(pip) section, and in check mode for a spec."
+  returned: always
+  type: list
+  elements: str
+  sample: ["--index-url http://mirror.example.org/pypi/simple", "jupyterhub==6.1.1"]
 actions:
   description: The C(actions) of conda's JSON output (C(LINK), C(UNLINK)), when conda ran.
   returned: when conda ran
@@ -263,7 +275,7 @@ def main() -> None:
     p = module.params
     prefix = manager.prefix
     before = manager.installed()
-    result = {"changed": False, "prefix": prefix, "cmd": manager.commands}
+    result = {"changed": False, "prefix": prefix, "cmd": manager.commands, "pip_lock": []}
 
     if p["state"] == "absent":
         drift = _conda_env._record([], [], [], [])
@@ -281,21 +293,26 @@ def main() -> None:
         text = manager.read_text(p["lock_file"], "lock_file")
         try:
             lock = _conda_env.parse_explicit(text)
+            pip_lock = _conda_env.parse_pip_lock(text)
         except _conda_env.SpecError as exc:
             module.fail_json(msg=f"{p['lock_file']}: {exc}")
-        drift = _conda_env.drift_from_lock(before, lock, prefix, p["check_files"])
-        wanted_lines = _conda_env.package_lines(lock)
+        drift, conda_in_sync = _lock_drift(manager, before, lock, pip_lock)
+        wanted_lines = _conda_env.package_lines(lock) + "".join(f"pip {pin}\n" for pin in pip_lock["pins"])
         if not drift["in_sync"]:
             result["changed"] = True
             if not module.check_mode:
-                manager.run([manager.executable(), "create", "--yes", "--json", "-p", prefix, "--file", p["lock_file"]])
-                after_drift = _conda_env.drift_from_lock(manager.installed(), lock, prefix, p["check_files"])
+                if not conda_in_sync:
+                    exe = manager.executable()
+                    manager.run([exe, "create", "--yes", "--json", "-p", prefix, "--file", p["lock_file"]])
+                _pip_from_lock(manager, pip_lock)
+                after_drift, _ = _lock_drift(manager, manager.installed(), lock, pip_lock)
                 if not after_drift["in_sync"]:
                     module.fail_json(
                         msg=f"{prefix} still differs from {p['lock_file']} after install",
                         drift=after_drift,
                         cmd=manager.commands,
                     )
+        result["pip_lock"] = pip_lock["options"] + pip_lock["pins"]
     else:
         env = _load_environment(manager)
         drift = _conda_env.drift_from_specs(before, env["specs"], prefix, p["check_files"])
@@ -315,6 +332,8 @@ def main() -> None:
             result["changed"] = result["changed"] or bool(data.get("actions"))
         if env["pip"]:
             result["changed"] = _pip(manager, env["pip"]) or result["changed"]
+        pins = [] if module.check_mode or not env["pip"] else _conda_meta.pip_installed(prefix)
+        result["pip_lock"] = _conda_env.pip_options(env["pip"]) + pins
 
     after = before if module.check_mode else manager.installed()
     result.update(drift=drift, packages=_summary(after))
@@ -331,8 +350,41 @@ def main() -> None:
     module.exit_json(**result)
 
 
+def _lock_drift(manager: EnvManager, installed: list[dict], lock: list[dict], pip_lock: dict) -> tuple[dict, bool]:
+    """(drift, conda part in sync) against the lock's packages and, with '# pip:' pins, its pip distributions."""
+    drift = _conda_env.drift_from_lock(installed, lock, manager.prefix, manager.p["check_files"])
+    conda_in_sync = drift["in_sync"]
+    if pip_lock["pins"]:
+        missing, extra = _conda_env.drift_pip(_conda_meta.pip_installed(manager.prefix), pip_lock["pins"])
+        drift["missing"] += missing
+        drift["extra"] += extra
+        drift["in_sync"] = drift["in_sync"] and not (missing or extra)
+    return drift, conda_in_sync
+
+
+def _pip_from_lock(manager: EnvManager, pip_lock: dict) -> None:
+    """Make the pip-installed distributions exactly the lock's pins (no resolving: --no-deps)."""
+    if not pip_lock["pins"]:
+        return
+    python = os.path.join(manager.prefix, "bin", "python")
+    have = set(_conda_meta.pip_installed(manager.prefix))
+    extra = sorted(pin.split("==")[0] for pin in have - set(pip_lock["pins"]))
+    if extra:
+        manager.run([python, "-m", "pip", "uninstall", "--yes", "--no-input", "--disable-pip-version-check", *extra])
+    if set(pip_lock["pins"]) - have:
+        path = os.path.join(manager.prefix, "conda-meta", "hpcenv-pip-lock.txt")
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write("".join(f"{line}\n" for line in pip_lock["options"] + pip_lock["pins"]))
+        flags = ["--no-deps", "--no-input", "--disable-pip-version-check"]
+        manager.run([python, "-m", "pip", "install", *flags, "-r", path])
+
+
 def _pip(manager: EnvManager, requirements: list[str]) -> bool:
-    """Install the pip: section when it differs from what was installed last (marker in conda-meta)."""
+    """Install the pip: section when it differs from what was installed last (marker in conda-meta).
+
+    Like conda, the section goes to pip as a requirements file, so option lines such
+    as --index-url work.
+    """
     marker = os.path.join(manager.prefix, "conda-meta", PIP_MARKER)
     wanted = "".join(f"{r}\n" for r in requirements)
     current = ""
@@ -343,9 +395,11 @@ def _pip(manager: EnvManager, requirements: list[str]) -> bool:
         return False
     if not manager.module.check_mode:
         python = os.path.join(manager.prefix, "bin", "python")
-        manager.run([python, "-m", "pip", "install", "--no-input", "--disable-pip-version-check", *requirements])
-        with open(marker, "w", encoding="utf-8") as fh:
+        pending = marker + ".new"
+        with open(pending, "w", encoding="utf-8") as fh:
             fh.write(wanted)
+        manager.run([python, "-m", "pip", "install", "--no-input", "--disable-pip-version-check", "-r", pending])
+        os.replace(pending, marker)
     return True
 
 
