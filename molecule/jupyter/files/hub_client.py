@@ -1,0 +1,155 @@
+"""Drive JupyterHub over real HTTP(S) as a user would, for the jupyter scenario's verify.
+
+    python hub_client.py URL CA_FILE USER PASSWORD KERNEL      log in, start a server, run code in KERNEL
+    python hub_client.py --wait-culled URL CA_FILE USER PASSWORD SECONDS
+
+Runs with the hub environment's Python (requests and tornado come with JupyterHub).
+Prints one JSON object with what it saw; the playbook asserts on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+import time
+import uuid
+
+import requests
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
+
+
+def login(base: str, ca: str, user: str, password: str) -> tuple[int, requests.Session]:
+    """Log in through the login form (XSRF token included), as a browser does; (status, session)."""
+    browser = requests.Session()
+    browser.verify = ca
+    page = browser.get(f"{base}hub/login", timeout=30)
+    found = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+    form = {"username": user, "password": password, "_xsrf": found.group(1) if found else ""}
+    reply = browser.post(f"{base}hub/login", data=form, allow_redirects=False, timeout=60)
+    return reply.status_code, browser
+
+
+def session_token(base: str, browser: requests.Session, user: str) -> tuple[int, str]:
+    """A token for the REST API, requested with the logged-in browser session."""
+    xsrf = next((c.value for c in browser.cookies if c.name == "_xsrf"), "")
+    reply = browser.post(
+        f"{base}hub/api/users/{user}/tokens",
+        json={"expires_in": 900, "note": "molecule verify"},
+        headers={"X-XSRFToken": xsrf},
+        timeout=30,
+    )
+    return reply.status_code, reply.json().get("token", "") if reply.ok else ""
+
+
+def token_for(base: str, ca: str, user: str, password: str) -> tuple[int, str]:
+    """A token from the REST API alone, authenticated by the user's system password (PAM).
+
+    Works for users the hub already knows (who logged in once)."""
+    reply = requests.post(
+        f"{base}hub/api/users/{user}/tokens",
+        json={"auth": {"username": user, "password": password}, "expires_in": 900, "note": "molecule verify"},
+        verify=ca,
+        timeout=30,
+    )
+    return reply.status_code, reply.json().get("token", "") if reply.ok else ""
+
+
+def user_model(base: str, ca: str, user: str, headers: dict) -> dict:
+    reply = requests.get(f"{base}hub/api/users/{user}", headers=headers, verify=ca, timeout=30)
+    reply.raise_for_status()
+    return reply.json()
+
+
+async def execute(ws_url: str, ca: str, headers: dict, code: str) -> str:
+    conn = await websocket_connect(HTTPRequest(ws_url, headers=headers, ca_certs=ca, validate_cert=True))
+    msg_id = uuid.uuid4().hex
+    conn.write_message(
+        json.dumps(
+            {
+                "header": {
+                    "msg_id": msg_id,
+                    "msg_type": "execute_request",
+                    "username": "verify",
+                    "session": uuid.uuid4().hex,
+                    "version": "5.3",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "channel": "shell",
+                "content": {"code": code, "silent": False, "store_history": False, "allow_stdin": False},
+            }
+        )
+    )
+    out, deadline = [], time.monotonic() + 120
+    while time.monotonic() < deadline:
+        raw = await asyncio.wait_for(conn.read_message(), timeout=120)
+        if raw is None:
+            break
+        msg = json.loads(raw)
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            out.append("ERROR " + msg["content"].get("ename", "") + ": " + msg["content"].get("evalue", ""))
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    conn.close()
+    return "".join(out)
+
+
+def session(base: str, ca: str, user: str, password: str, kernel: str) -> dict:
+    seen: dict = {}
+    page = requests.get(f"{base}hub/login", verify=ca, timeout=30)
+    seen["login_page"] = {"status": page.status_code, "has_password_field": 'name="password"' in page.text}
+    seen["wrong_password_status"] = login(base, ca, user, password + "-wrong")[0]
+    seen["login_status"], browser = login(base, ca, user, password)
+    status, token = session_token(base, browser, user)
+    seen["token_status"] = status
+    headers = {"Authorization": f"token {token}"}
+    start = requests.post(f"{base}hub/api/users/{user}/server", headers=headers, verify=ca, timeout=60)
+    seen["spawn_status"] = start.status_code
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        server = user_model(base, ca, user, headers).get("servers", {}).get("", {})
+        if server.get("ready"):
+            break
+        time.sleep(2)
+    seen["server_ready"] = bool(server.get("ready"))
+    server_api = f"{base}user/{user}/api"
+    specs = requests.get(f"{server_api}/kernelspecs", headers=headers, verify=ca, timeout=30).json()
+    seen["kernelspecs"] = sorted(specs.get("kernelspecs", {}))
+    started = requests.post(f"{server_api}/kernels", json={"name": kernel}, headers=headers, verify=ca, timeout=60)
+    started.raise_for_status()
+    kernel_id = started.json()["id"]
+    ws_url = f"{server_api}/kernels/{kernel_id}/channels".replace("https://", "wss://").replace("http://", "ws://")
+    code = "import os, sys; print(sys.prefix); print(os.getuid())"
+    seen["kernel_output"] = asyncio.run(execute(ws_url, ca, headers, code)).splitlines()
+    return seen
+
+
+def wait_culled(base: str, ca: str, user: str, password: str, seconds: float) -> dict:
+    _, token = token_for(base, ca, user, password)
+    headers = {"Authorization": f"token {token}"}
+    began, deadline = time.monotonic(), time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if "" not in user_model(base, ca, user, headers).get("servers", {}):
+            return {"culled": True, "after_seconds": round(time.monotonic() - began)}
+        time.sleep(3)
+    return {"culled": False, "after_seconds": round(time.monotonic() - began)}
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if args[0] == "--wait-culled":
+        result = wait_culled(args[1], args[2], args[3], args[4], float(args[5]))
+    else:
+        result = session(*args[:5])
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
