@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 
-from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _condarc
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_env, _condarc
 
 # Where conda looks for system-wide configuration, lowest precedence first
 # (https://docs.conda.io/projects/conda/en/stable/user-guide/configuration/use-condarc.html).
@@ -50,7 +49,7 @@ def pip_installed(prefix: str) -> list[str]:
                 if fh.read().strip() != "pip":
                     continue
             name, _, version = entry[: -len(".dist-info")].partition("-")
-            found.append(f"{re.sub(r'[-_.]+', '-', name).lower()}=={version}")
+            found.append(f"{_conda_env.normalize_dist(name)}=={version}")
     return sorted(found)
 
 

@@ -256,23 +256,26 @@ def _normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def _pin_of(wheel: Path) -> str:
+    """name==version of a wheel file, as wheels.txt writes it."""
+    name, version = wheel.name.split("-")[:2]
+    return f"{_normalize(name)}=={version}"
+
+
 def download_wheels(wheels: Path) -> list[Path]:
     """Fetch the pinned wheels (binary only, CPython 3.11 x86_64) unless already cached."""
     wheels.mkdir(parents=True, exist_ok=True)
-    have = {_normalize(f.name.split("-")[0]) + "==" + f.name.split("-")[1] for f in wheels.glob("*.whl")}
-    if not set(_pins()) <= have:
+    wanted = set(_pins())
+    if not wanted <= {_pin_of(f) for f in wheels.glob("*.whl")}:
         platforms = ["manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "any"]
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
              "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
              *[arg for p in platforms for arg in ("--platform", p)],
-             "-d", str(wheels), *_pins()],
+             "-d", str(wheels), *sorted(wanted)],
             check=True,
         )  # fmt: skip
-    wanted = set(_pins())
-    return sorted(
-        f for f in wheels.glob("*.whl") if _normalize(f.name.split("-")[0]) + "==" + f.name.split("-")[1] in wanted
-    )
+    return sorted(f for f in wheels.glob("*.whl") if _pin_of(f) in wanted)
 
 
 def build_wheel_index(files: list[Path], pypi: Path) -> None:
