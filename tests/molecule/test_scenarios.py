@@ -66,6 +66,9 @@ def run_molecule(scenario: str, log_name: str) -> None:
     assert not leftovers, f"scenario {scenario} left containers behind: {leftovers}"
     networks = {p.get("network") for p in platforms(scenario)} - {None}
     assert not networks & podman_names("network"), f"scenario {scenario} left networks behind"
+    # Facts must not outlive the nodes they describe (a re-created node gathers afresh).
+    cached = [p["name"] for p in platforms(scenario) if (ROOT / ".cache" / "facts" / p["name"]).exists()]
+    assert not cached, f"scenario {scenario} left cached facts of removed nodes: {cached}"
 
 
 @pytest.mark.parametrize("scenario", scenarios())
