@@ -295,15 +295,87 @@ def package_lines(records: list[dict]) -> str:
 
 # ----------------------------------------------------------------------------- CLI output
 
+# How much of a plain-text failure to show (the head of conda's or pip's report).
+TEXT_ERROR_LINES = 60
+
+
+def json_object(text: str):
+    """The JSON object a command printed, also when other text precedes it (mamba prints
+    banners and "Pinned packages:" lines first); None when there is none."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+        lines = text.splitlines()
+        for number, line in enumerate(lines):
+            if line.startswith("{"):
+                try:
+                    data = json.loads("\n".join(lines[number:]))
+                    break
+                except ValueError:
+                    continue
+    return data if isinstance(data, dict) else None
+
+
+def _reason(data: dict) -> str:
+    """One JSON error of conda (CondaError.dump_map()) or mamba, with every part that says why."""
+    name = str(data.get("exception_name") or "").strip()
+    if isinstance(data.get("errors"), list) and data["errors"]:  # CondaMultiError: the reasons are inside
+        parts = list(dict.fromkeys(_reason(e) for e in data["errors"] if isinstance(e, dict)))
+        return f"{name or 'errors'}: " + " | ".join(parts)
+    message = str(data.get("message") or "").strip()
+    if not message:
+        error = str(data.get("error") or "").strip()
+        message = error.split(": ", 1)[1] if name and error.startswith(name + ": ") else error
+    # Fields conda keeps out of some messages, and mamba's solver report.
+    for key in ("packages_formatted", "channels_formatted"):
+        value = str(data.get(key) or "").strip()
+        if value and value not in message:
+            message += f"\n{key.split('_')[0]}: {value}"
+    for key in ("solver_problems", "problems"):
+        if isinstance(data.get(key), list) and data[key]:
+            message += "\n" + "\n".join(f"  - {problem}" for problem in data[key])
+    message = message.strip() or "no reason given"
+    return f"{name}: {message}" if name else message
+
 
 def cli_error(stdout: str, stderr: str) -> str:
-    """conda's own reason from its --json error output, else the last stderr line."""
+    """conda's whole reason for a failure: its JSON error (on stdout or stderr), else the head
+    of the text it printed (stderr first), so the admin sees which package, channel and why."""
     for text in (stdout, stderr):
-        try:
-            data = json.loads(text)
-        except ValueError:
-            continue
-        if isinstance(data, dict) and data.get("exception_name"):
-            return f"{data['exception_name']}: {str(data.get('message', '')).strip()}"
-    lines = [line for line in (stderr or stdout or "").splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
+        data = json_object(text)
+        if data is not None and (data.get("exception_name") or data.get("error") or data.get("errors")):
+            return _reason(data)
+        if data is not None and data.get("success") is False:
+            return _reason(data)
+    text = "\n".join(part.strip() for part in (stderr, stdout) if part and part.strip())
+    lines = text.splitlines()
+    if len(lines) > TEXT_ERROR_LINES:
+        lines = [*lines[:TEXT_ERROR_LINES], f"... ({len(lines) - TEXT_ERROR_LINES} more lines in stdout/stderr)"]
+    return "\n".join(lines) or "no output"
+
+
+def actions_from_records(before: list[dict], after: list[dict]) -> dict:
+    """LINK and UNLINK in the shape of conda's JSON actions, from the prefix's records before and
+    after a run (real conda prints nothing for an explicit lock)."""
+
+    def dist(record: dict) -> str:
+        return f"{record['name']}-{record['version']}-{record['build']}"
+
+    def entry(record: dict) -> dict:
+        return {
+            "name": record["name"],
+            "version": record["version"],
+            "build_string": record["build"],
+            "dist_name": dist(record),
+            "channel": str(record.get("channel", "")).rstrip("/").rsplit("/", 1)[0].rsplit("/", 1)[-1],
+        }
+
+    old, new = {dist(r): r for r in before}, {dist(r): r for r in after}
+    return {
+        "LINK": [entry(new[d]) for d in sorted(set(new) - set(old))],
+        "UNLINK": [entry(old[d]) for d in sorted(set(old) - set(new))],
+    }

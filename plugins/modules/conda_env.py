@@ -15,7 +15,7 @@ description:
     lock file (O(lock_file), the C(@EXPLICIT) format of C(conda list --explicit --md5) and of conda-lock's
     explicit render).
   - Decides what to do by reading C(conda-meta/*.json) (and checking that each package's files are present),
-    never by running the CLI; mamba or conda runs only when something must change.
+    never by running the CLI; conda runs only when something must change.
   - Returns a drift record (RV(drift)) against the spec or lock, also in check mode, so it doubles as a drift check.
   - On any conda error (unsatisfiable spec, package not found, unreachable channel) it fails with conda's own
     reason; conda leaves an existing environment as it was and removes a half-created one.
@@ -59,11 +59,13 @@ options:
     description: Path of an explicit lock file on the managed node; installed as is, without solving.
     type: path
   root_prefix:
-    description: The conda installation (used to find C(mamba)/C(conda) and, with O(name), the envs directory).
+    description: The conda installation (used to find C(conda) and, with O(name), the envs directory).
     type: path
     default: /opt/conda
   executable:
-    description: The command to run; default C(ROOT/bin/mamba), or C(ROOT/bin/conda) when mamba is absent.
+    description:
+      - The command to run; default C(ROOT/bin/conda). conda solves with libmamba since 23.10, so nothing here needs
+        mamba; give C(ROOT/bin/mamba) to use it (its C(create), C(install), C(remove) take the same arguments).
     type: path
   check_files:
     description: Count a package whose installed files are missing as drift (one C(stat) per file).
@@ -140,7 +142,9 @@ pip_lock:
   elements: str
   sample: ["--index-url http://mirror.example.org/pypi/simple", "jupyterhub==6.1.1"]
 actions:
-  description: The C(actions) of conda's JSON output (C(LINK), C(UNLINK)), when conda ran.
+  description:
+    - The C(actions) of conda's JSON output (C(LINK), C(UNLINK)), when conda ran. For a lock, conda prints none;
+      they are then worked out from the environment's records before and after.
   returned: when conda ran
   type: dict
 cmd:
@@ -150,7 +154,6 @@ cmd:
   elements: list
 """
 
-import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -184,12 +187,10 @@ class EnvManager:
     def executable(self) -> str:
         if self.p["executable"]:
             return self.p["executable"]
-        for tool in ("mamba", "conda"):
-            path = os.path.join(self.root, "bin", tool)
-            if os.path.exists(path):
-                return path
-        self.module.fail_json(msg=f"neither mamba nor conda found in {self.root}/bin; install conda first")
-        return ""  # not reached
+        path = os.path.join(self.root, "bin", "conda")
+        if not os.path.exists(path):
+            self.module.fail_json(msg=f"{path} not found: install conda (hpcenv.gpu_cluster.conda) or set executable")
+        return path
 
     def exists(self) -> bool:
         return os.path.isdir(os.path.join(self.prefix, "conda-meta"))
@@ -209,11 +210,8 @@ class EnvManager:
                 stderr=err,
                 prefix=self.prefix,
             )
-        try:
-            data = json.loads(out) if out.strip().startswith("{") else {}
-        except ValueError:
-            data = {}
-        self.actions.update(data.get("actions", {}) if isinstance(data, dict) else {})
+        data = _conda_env.json_object(out) or {}
+        self.actions.update(data.get("actions") or {})
         return data
 
     def read_text(self, path: str, what: str) -> str:
@@ -304,6 +302,8 @@ def main() -> None:
                 if not conda_in_sync:
                     exe = manager.executable()
                     manager.run([exe, "create", "--yes", "--json", "-p", prefix, "--file", p["lock_file"]])
+                    # conda prints nothing for an explicit lock: say what changed from the records.
+                    manager.actions = _conda_env.actions_from_records(before, manager.installed())
                 _pip_from_lock(manager, pip_lock)
                 after_drift, _ = _lock_drift(manager, manager.installed(), lock, pip_lock)
                 if not after_drift["in_sync"]:

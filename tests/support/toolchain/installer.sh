@@ -1,18 +1,19 @@
 #!/bin/sh
-# TEST DOUBLE: a constructor-style Miniforge3 @VERSION@ installer built by
+# TEST DOUBLE: a constructor-style @FLAVOUR@ @VERSION@ installer built by
 # hpcenv.gpu_cluster's offline toolchain (tests/support/README.md). It accepts
-# the real installer's -b -p PREFIX -u -h options and lays down a base prefix
-# (conda @CONDA_VERSION@, mamba @MAMBA_VERSION@) from its own payload, with no
-# network access. conda/mamba are the toolchain's conda double.
+# the real installer's -b -p PREFIX -u -f -h options and lays down a base prefix
+# (@PACKAGES@, Python and pip) from its own payload, with no network access.
+# The packages are real conda packages (conda is the real conda); py-rattler,
+# run with the node's own Python, links them where constructor uses conda-standalone.
 set -eu
-PREFIX="${HOME:-/root}/miniforge3"
+PREFIX="${HOME:-/root}/@FLAVOUR@"
 BATCH=0
 UPDATE=0
 usage() {
     cat <<USAGE
 usage: $0 [options]
 
-Installs Miniforge3 @VERSION@ (TEST DOUBLE)
+Installs @FLAVOUR@ @VERSION@ (TEST DOUBLE)
 
 -b           run install in batch mode (without manual intervention),
              it is expected the license terms (if any) are agreed upon
@@ -42,14 +43,16 @@ if [ -e "$PREFIX" ] && [ "$UPDATE" = 0 ] && [ "$FORCE" = 0 ]; then
     echo "If you want to update an existing installation, use the -u option." >&2
     exit 1
 fi
-[ -x /usr/bin/python3 ] || { echo "ERROR: the conda test double needs /usr/bin/python3 on the node" >&2; exit 1; }
+[ -x /usr/bin/python3 ] || { echo "ERROR: this test installer needs /usr/bin/python3 on the node" >&2; exit 1; }
 PREFIX="$(mkdir -p "$PREFIX" && cd "$PREFIX" && pwd)"
 echo "PREFIX=$PREFIX"
+payload="$(mktemp -d)"
+trap 'rm -rf "$payload"' EXIT
 echo "Unpacking payload ..."
 skip=$(awk '/^__PAYLOAD_BELOW__$/ { print NR + 1; exit }' "$0")
-tail -n +"$skip" "$0" | tar -xzf - -C "$PREFIX" --no-same-owner
+tail -n +"$skip" "$0" | tar -xzf - -C "$payload" --no-same-owner
 echo "Installing base environment ..."
-PYTHONPATH="$PREFIX/lib/conda-double" /usr/bin/python3 -m conda_double.bootstrap "$PREFIX"
+PYTHONPATH="$payload/bootstrap" /usr/bin/python3 "$payload/bootstrap/bootstrap.py" "$payload" "$PREFIX"
 echo "installation finished."
 exit 0
 __PAYLOAD_BELOW__

@@ -16,6 +16,8 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
+FIXTURES = Path(__file__).parent / "fixtures"
+
 
 class ModuleExitError(Exception):
     def __init__(self, result: dict, failed: bool):
@@ -55,6 +57,8 @@ class CommandDouble:
             target = Path(self.root) / rel
             shutil.rmtree(target) if target.is_dir() else target.unlink()
         out = step.get("out", "")
+        if step.get("out_file"):  # a real tool's output, recorded (fixtures/<tool>/README.md)
+            out = (FIXTURES / step["out_file"]).read_text()
         if not isinstance(out, str):
             out = json.dumps(out)
         return step.get("rc", 0), out, step.get("err", "")
@@ -97,7 +101,9 @@ def check_result(result: dict, expect: dict) -> bool:
     failed = expect.pop("failed", False)
     if failed:
         assert result.get("failed"), result
-        assert expect.pop("msg_contains") in result["msg"]
+        wanted = expect.pop("msg_contains")
+        for fragment in [wanted] if isinstance(wanted, str) else wanted:
+            assert fragment in result["msg"], f"{fragment!r} not in {result['msg']!r}"
     else:
         assert not result.get("failed"), result.get("msg")
     for key, value in expect.items():

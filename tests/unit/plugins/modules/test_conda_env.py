@@ -48,8 +48,6 @@ def _snapshot(root: Path, rel: str) -> dict:
 def test_conda_env(case, tmp_path):
     root = str(tmp_path)
     _write(tmp_path, {"conda/bin/conda": "", "conda/conda-meta/history": ""})
-    if not case.get("no_mamba"):
-        _write(tmp_path, {"conda/bin/mamba": ""})
     _write(tmp_path, _sub(case.get("layout", {}), root))
     _write(tmp_path, _record_files(case.get("records", {})))
     for rel in case.get("delete", []):
@@ -78,7 +76,7 @@ def test_conda_env(case, tmp_path):
 
 
 def test_diff_mode_is_package_level(tmp_path):
-    _write(tmp_path, {"conda/bin/mamba": ""})
+    _write(tmp_path, {"conda/bin/conda": ""})
     _write(tmp_path, _record_files({"env": ["zlib-1.2.13-h0_0"]}))
     (tmp_path / "lock.txt").write_text("@EXPLICIT\nhttp://up/c/linux-64/zlib-1.3.1-h0_0.conda#a\n")
     result = run_module(
