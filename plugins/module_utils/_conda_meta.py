@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_env, _condarc
 
@@ -14,17 +15,51 @@ from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_e
 SYSTEM_CONDARC_BASES = ("/etc/conda", "/var/lib/conda")
 
 
-def read_records(prefix: str) -> list[dict]:
-    """The package records of a prefix, sorted by name; [] when it is not a conda prefix."""
+# Keys every package record has (conda writes them all; without them a record says nothing).
+RECORD_KEYS = ("name", "version", "build")
+_RECORD_FILE = re.compile(r"^(?P<name>.+)-(?P<version>[^-]+)-(?P<build>[^-]+)\.json$")
+
+
+def expand(path: str) -> str:
+    """A path as conda expands its configured paths: $VAR and ${VAR}, then ~."""
+    return os.path.expanduser(os.path.expandvars(path))
+
+
+def read_records_checked(prefix: str) -> tuple[list[dict], list[dict]]:
+    """(records sorted by name, unreadable) of a prefix's conda-meta/*.json.
+
+    A record that is not valid JSON, not a mapping, or lacks name/version/build is not a
+    package we can trust: it is returned in `unreadable` as {file, package, error} (the
+    package guessed from the file name), never raised, so callers report it as drift.
+    """
     meta = os.path.join(prefix, "conda-meta")
     if not os.path.isdir(meta):
-        return []
-    records = []
+        return [], []
+    records, unreadable = [], []
     for entry in sorted(os.listdir(meta)):
-        if entry.endswith(".json"):
-            with open(os.path.join(meta, entry), encoding="utf-8") as fh:
-                records.append(json.load(fh))
-    return sorted(records, key=lambda r: r.get("name", ""))
+        if not entry.endswith(".json"):
+            continue
+        path = os.path.join(meta, entry)
+        match = _RECORD_FILE.match(entry)
+        package = match["name"] if match else entry[: -len(".json")]
+        try:
+            with open(path, encoding="utf-8") as fh:
+                record = json.load(fh)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            unreadable.append({"file": path, "package": package, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        missing = [key for key in RECORD_KEYS if not isinstance(record, dict) or not record.get(key)]
+        if missing:
+            error = "not a JSON object" if not isinstance(record, dict) else f"no {', '.join(missing)}"
+            unreadable.append({"file": path, "package": package, "error": error})
+            continue
+        records.append(record)
+    return sorted(records, key=lambda r: r["name"]), unreadable
+
+
+def read_records(prefix: str) -> list[dict]:
+    """The readable package records of a prefix, sorted by name; [] when it is not a conda prefix."""
+    return read_records_checked(prefix)[0]
 
 
 def pip_installed(prefix: str) -> list[str]:
@@ -60,9 +95,12 @@ def package_version(prefix: str, name: str) -> str | None:
         return None
     for entry in sorted(os.listdir(meta)):
         if entry.startswith(name + "-") and entry.endswith(".json") and entry[len(name) + 1 : len(name) + 2].isdigit():
-            with open(os.path.join(meta, entry), encoding="utf-8") as fh:
-                record = json.load(fh)
-            if record.get("name") == name:
+            try:
+                with open(os.path.join(meta, entry), encoding="utf-8") as fh:
+                    record = json.load(fh)
+            except (OSError, UnicodeDecodeError, ValueError):
+                continue  # an unreadable record names no version
+            if isinstance(record, dict) and record.get("name") == name:
                 return record.get("version")
     return None
 

@@ -74,8 +74,14 @@ options:
 notes:
   - Updating an existing environment in place is not atomic; the C(hpcenv.gpu_cluster.shared_envs) role builds
     each version in a new prefix and swaps a symlink instead.
-  - A C(pip:) section needs C(pip) among the conda dependencies; like conda, it hands the list to
-    C(PREFIX/bin/python -m pip install -r) (so option lines such as C(--index-url URL) work) when the list changes.
+  - Like C(conda env create), a C(pip:) section without C(pip) among the conda dependencies gets C(pip) added (with
+    a warning), the list goes to C(PREFIX/bin/python -m pip install -r) (so option lines such as C(--index-url URL)
+    work) when it changes, and relative paths in it (C(-e .), C(./src)) are those of the environment file's folder.
+  - C(nodefaults) in C(channels) means only the listed channels (C(--override-channels)), as in conda.
+  - Specs are matched against the installed records the way conda's MatchSpec matches them (spaces around
+    operators, C(=) fuzzy and C(==) exact, C(,) and C(|), globs, C(name[version=...,build=...]), C(channel::name),
+    trailing zeros); a toolchain test checks the module's reading against the real conda's on a table of cases.
+    Reading the records costs no conda run (milliseconds), so a converged environment is checked without conda.
   - "Explicit locks have no place for pip packages; this module reads them from comment lines that conda ignores,
     C(# pip: --index-url URL) and C(# pip: name==version), and installs exactly those pins with C(pip --no-deps)
     (extra pip-installed distributions are uninstalled). RV(pip_lock) returns such lines for an environment."
@@ -158,7 +164,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_env, _conda_meta, _condarc
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_env, _conda_meta, _condarc, _lock_install
 
 PIP_MARKER = "hpcenv-pip-requirements.txt"
 
@@ -169,7 +175,8 @@ class EnvManager:
         self.p = module.params
         self.root = self.p["root_prefix"]
         self.prefix = self.p["prefix"] or self._named_prefix(self.p["name"])
-        self.commands: list[list[str]] = []
+        self.runner = _lock_install.Runner(module.run_command)
+        self.commands = self.runner.commands
         self.actions: dict = {}
 
     def _named_prefix(self, name: str) -> str:
@@ -177,7 +184,8 @@ class EnvManager:
             config, _, _ = _conda_meta.system_config(self.root)
         except _condarc.CondarcError as exc:
             self.module.fail_json(msg=f"cannot read the system condarc to place env {name}: {exc}")
-        envs_dirs = [os.path.expanduser(str(d)) for d in config.get("envs_dirs", [])]
+        # As conda reads them: a bare `envs_dirs:` is no list; ~ and $VARS are expanded.
+        envs_dirs = [_conda_meta.expand(str(d)) for d in (config.get("envs_dirs") or []) if d]
         envs_dirs.append(os.path.join(self.root, "envs"))
         for directory in envs_dirs:
             if os.path.isdir(os.path.join(directory, name, "conda-meta")):
@@ -199,20 +207,15 @@ class EnvManager:
         return _conda_meta.read_records(self.prefix)
 
     def run(self, argv: list[str]) -> dict:
-        self.commands.append(argv)
-        rc, out, err = self.module.run_command(argv, environ_update={"LC_ALL": "C"})
-        if rc != 0:
-            self.module.fail_json(
-                msg=f"conda failed for {self.prefix}: {_conda_env.cli_error(out, err)}",
-                cmd=argv,
-                rc=rc,
-                stdout=out,
-                stderr=err,
-                prefix=self.prefix,
-            )
-        data = _conda_env.json_object(out) or {}
+        try:
+            data = self.runner(argv)
+        except _lock_install.CommandFailedError as exc:
+            self.fail(exc)
         self.actions.update(data.get("actions") or {})
         return data
+
+    def fail(self, exc: _lock_install.CommandFailedError) -> None:
+        self.module.fail_json(msg=f"conda failed for {self.prefix}: {exc.reason}", prefix=self.prefix, **exc.details())
 
     def read_text(self, path: str, what: str) -> str:
         if not os.path.isfile(path):
@@ -235,15 +238,20 @@ def _load_environment(manager: EnvManager) -> dict:
         except yaml.YAMLError as exc:
             manager.module.fail_json(msg=f"{p['environment_file']} is not valid YAML: {exc}")
     try:
-        return _conda_env.parse_environment(data)
+        env = _conda_env.parse_environment(data)
     except _conda_env.SpecError as exc:
         manager.module.fail_json(msg=f"environment spec: {exc}")
-    return {}  # not reached
+    for warning in env["warnings"]:
+        manager.module.warn(f"{p['environment_file'] or 'environment'}: {warning}")
+    # Like conda env create: a pip: section's relative paths (-e ., ./src) are the file's folder's.
+    env["pip_dir"] = os.path.dirname(os.path.abspath(p["environment_file"])) if p["environment_file"] else None
+    return env
 
 
-def _channel_args(channels: list[str]) -> list[str]:
-    args = []
-    for channel in channels:
+def _channel_args(env: dict) -> list[str]:
+    """-c per channel; `nodefaults` in the file means only these channels (conda: --override-channels)."""
+    args = ["--override-channels"] if env["override_channels"] else []
+    for channel in env["channels"]:
         args += ["-c", channel]
     return args
 
@@ -294,18 +302,20 @@ def main() -> None:
             pip_lock = _conda_env.parse_pip_lock(text)
         except _conda_env.SpecError as exc:
             module.fail_json(msg=f"{p['lock_file']}: {exc}")
-        drift, conda_in_sync = _lock_drift(manager, before, lock, pip_lock)
+        drift, conda_in_sync = _lock_install.lock_drift(prefix, lock, pip_lock, p["check_files"])
         wanted_lines = _conda_env.package_lines(lock) + "".join(f"pip {pin}\n" for pin in pip_lock["pins"])
         if not drift["in_sync"]:
             result["changed"] = True
             if not module.check_mode:
-                if not conda_in_sync:
-                    exe = manager.executable()
-                    manager.run([exe, "create", "--yes", "--json", "-p", prefix, "--file", p["lock_file"]])
-                    # conda prints nothing for an explicit lock: say what changed from the records.
-                    manager.actions = _conda_env.actions_from_records(before, manager.installed())
-                _pip_from_lock(manager, pip_lock)
-                after_drift, _ = _lock_drift(manager, manager.installed(), lock, pip_lock)
+                exe = manager.executable() if not conda_in_sync else ""
+                try:
+                    # conda prints nothing for an explicit lock: the actions come from the records.
+                    manager.actions = _lock_install.install_lock(
+                        manager.runner, exe, prefix, p["lock_file"], pip_lock, not conda_in_sync
+                    )
+                except _lock_install.CommandFailedError as exc:
+                    manager.fail(exc)
+                after_drift, _ = _lock_install.lock_drift(prefix, lock, pip_lock, p["check_files"])
                 if not after_drift["in_sync"]:
                     module.fail_json(
                         msg=f"{prefix} still differs from {p['lock_file']} after install",
@@ -316,10 +326,13 @@ def main() -> None:
     else:
         env = _load_environment(manager)
         drift = _conda_env.drift_from_specs(before, env["specs"], prefix, p["check_files"])
+        unreadable = _conda_meta.read_records_checked(prefix)[1]
+        if unreadable:  # records conda wrote but nobody can read: rebuild rather than trust them
+            drift.update(unreadable=unreadable, in_sync=False)
         wanted_lines = _conda_env.package_lines(before) + "".join(f"+ {s}\n" for s in drift["missing"])
         exe = manager.executable() if (not drift["in_sync"] or p["state"] == "latest") else None
-        channels = _channel_args(env["channels"])
-        if not manager.exists() or drift["broken"]:
+        channels = _channel_args(env)
+        if not manager.exists() or drift["broken"] or unreadable:
             result["changed"] = True
             if not module.check_mode:
                 manager.run([exe, "create", "--yes", "--json", "-p", prefix, *channels, *env["specs"]])
@@ -331,7 +344,7 @@ def main() -> None:
             data = manager.run([exe, "update", "--all", "--yes", "--json", "-p", prefix, *channels])
             result["changed"] = result["changed"] or bool(data.get("actions"))
         if env["pip"]:
-            result["changed"] = _pip(manager, env["pip"]) or result["changed"]
+            result["changed"] = _pip(manager, env["pip"], env["pip_dir"]) or result["changed"]
         pins = [] if module.check_mode or not env["pip"] else _conda_meta.pip_installed(prefix)
         result["pip_lock"] = _conda_env.pip_options(env["pip"]) + pins
 
@@ -350,36 +363,7 @@ def main() -> None:
     module.exit_json(**result)
 
 
-def _lock_drift(manager: EnvManager, installed: list[dict], lock: list[dict], pip_lock: dict) -> tuple[dict, bool]:
-    """(drift, conda part in sync) against the lock's packages and, with '# pip:' pins, its pip distributions."""
-    drift = _conda_env.drift_from_lock(installed, lock, manager.prefix, manager.p["check_files"])
-    conda_in_sync = drift["in_sync"]
-    if pip_lock["pins"]:
-        missing, extra = _conda_env.drift_pip(_conda_meta.pip_installed(manager.prefix), pip_lock["pins"])
-        drift["missing"] += missing
-        drift["extra"] += extra
-        drift["in_sync"] = drift["in_sync"] and not (missing or extra)
-    return drift, conda_in_sync
-
-
-def _pip_from_lock(manager: EnvManager, pip_lock: dict) -> None:
-    """Make the pip-installed distributions exactly the lock's pins (no resolving: --no-deps)."""
-    if not pip_lock["pins"]:
-        return
-    python = os.path.join(manager.prefix, "bin", "python")
-    have = set(_conda_meta.pip_installed(manager.prefix))
-    extra = sorted(pin.split("==")[0] for pin in have - set(pip_lock["pins"]))
-    if extra:
-        manager.run([python, "-m", "pip", "uninstall", "--yes", "--no-input", "--disable-pip-version-check", *extra])
-    if set(pip_lock["pins"]) - have:
-        path = os.path.join(manager.prefix, "conda-meta", "hpcenv-pip-lock.txt")
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write("".join(f"{line}\n" for line in pip_lock["options"] + pip_lock["pins"]))
-        flags = ["--no-deps", "--no-input", "--disable-pip-version-check"]
-        manager.run([python, "-m", "pip", "install", *flags, "-r", path])
-
-
-def _pip(manager: EnvManager, requirements: list[str]) -> bool:
+def _pip(manager: EnvManager, requirements: list[str], workdir: str | None) -> bool:
     """Install the pip: section when it differs from what was installed last (marker in conda-meta).
 
     Like conda, the section goes to pip as a requirements file, so option lines such
@@ -398,7 +382,11 @@ def _pip(manager: EnvManager, requirements: list[str]) -> bool:
         pending = marker + ".new"
         with open(pending, "w", encoding="utf-8") as fh:
             fh.write(wanted)
-        manager.run([python, "-m", "pip", "install", "--no-input", "--disable-pip-version-check", "-r", pending])
+        argv = [python, "-m", "pip", "install", "--no-input", "--disable-pip-version-check", "-r", pending]
+        try:
+            manager.runner(argv, cwd=workdir)
+        except _lock_install.CommandFailedError as exc:
+            manager.fail(exc)
         os.replace(pending, marker)
     return True
 

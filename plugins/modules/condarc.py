@@ -16,8 +16,12 @@ description:
   - Marks keys with conda's C(#!final) comment so that configuration files later in conda's search path
     (a user's C(~/.condarc), C($CONDARC)) cannot override them. Put pinned keys in a system file such as
     C(/etc/conda/.condarc).
-  - Works on a missing file (creates it, and its parent directory) and rewrites the file in a deterministic
-    layout (sorted keys, one header comment); comments other than C(#!final) markers are not preserved.
+  - Works on a missing file (creates it, and its parent directory, in a deterministic layout with sorted keys and
+    one header comment). In an existing file only the keys that change are rewritten, in place. Comments,
+    commented-out list items, blank lines and keys it is not asked about stay as they were; new keys are appended.
+  - Accepts the other names conda accepts for a key (C(verify_ssl) for C(ssl_verify), C(disallow) for
+    C(disallowed_packages), C(binstar_upload), C(whitelist_channels)...); setting a key removes the same setting
+    under its other names, which conda would otherwise read as a second value.
 author:
   - hpcenv.gpu_cluster contributors
 requirements:
@@ -73,6 +77,19 @@ options:
       - Refuse key names that conda does not know. Turn off only for keys of conda plugins.
     type: bool
     default: true
+  node_lock:
+    description:
+      - A node lock file to hold (C(flock)) while the file is written, shared with the other modules that change the
+        shared conda installation (M(hpcenv.gpu_cluster.shared_env)). Not set, no lock is taken.
+    type: path
+  lock_timeout:
+    description: Seconds to wait for O(node_lock) before failing with the name of its holder.
+    type: int
+    default: 1800
+  lock_by:
+    description: Who takes O(node_lock) (the playbook run), shown to a run that has to wait.
+    type: str
+    default: ""
 notes:
   - Validation happens before anything is written; on any problem the file is left as it was.
 seealso:
@@ -144,12 +161,13 @@ changed_keys:
   sample: [channels]
 """
 
+import contextlib
 import os
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _condarc
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _condarc, _node_lock
 
 
 def _changed_keys(before: dict, before_final: set, after: dict, after_final: set) -> list[str]:
@@ -161,6 +179,25 @@ def _changed_keys(before: dict, before_final: set, after: dict, after_final: set
     )
 
 
+def _held(p: dict):
+    """The node lock when one is asked for, else nothing to hold."""
+    if not p["node_lock"]:
+        return contextlib.nullcontext()
+    return _node_lock.NodeLock(p["node_lock"], p["lock_timeout"], f"writing {p['path']}", p["lock_by"])
+
+
+def _write(module: AnsibleModule, path: str, text: str, fresh: bool) -> None:
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o755)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".condarc.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    if fresh and module.params["mode"] is None:
+        os.chmod(tmp, 0o644)  # conda must be able to read it for every user
+    module.atomic_move(tmp, path)
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -170,6 +207,9 @@ def main() -> None:
             "merge": {"type": "str", "choices": ["replace", "append", "remove"], "default": "replace"},
             "final": {"type": "list", "elements": "str", "default": []},
             "validate_keys": {"type": "bool", "default": True},
+            "node_lock": {"type": "path"},
+            "lock_timeout": {"type": "int", "default": 1800},
+            "lock_by": {"type": "str", "default": ""},
         },
         add_file_common_args=True,
         supports_check_mode=True,
@@ -196,19 +236,19 @@ def main() -> None:
         module.fail_json(msg=f"{path}: {exc}", path=path)
 
     changed_keys = _changed_keys(before, before_final, after, after_final)
-    after_text = _condarc.render(after, after_final) if (changed_keys or not before_text) else before_text
+    after_text = (
+        _condarc.render_preserving(before_text, before, before_final, after, after_final)
+        if (changed_keys or not before_text)
+        else before_text
+    )
     changed = after_text != before_text
 
     if changed and not module.check_mode:
-        directory = os.path.dirname(path) or "."
-        if not os.path.isdir(directory):
-            os.makedirs(directory, mode=0o755)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".condarc.")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(after_text)
-        if not before_text and module.params["mode"] is None:
-            os.chmod(tmp, 0o644)  # conda must be able to read it for every user
-        module.atomic_move(tmp, path)
+        try:
+            with _held(p):
+                _write(module, path, after_text, fresh=not before_text)
+        except _node_lock.LockTimeoutError as exc:
+            module.fail_json(msg=f"{path}: {exc}", path=path)
 
     file_args = module.load_file_common_arguments(module.params)
     if os.path.exists(path):

@@ -70,3 +70,10 @@ def test_every_module_has_complete_docs():
         for section in ("doc", "examples", "return"):
             assert doc.get(section), f"{name}: {section} is empty"
         assert doc["doc"].get("attributes"), f"{name}: no attributes (check_mode/diff_mode/idempotent)"
+
+
+def test_every_module_runs_main():
+    """A module that never calls main() exits without a result ("did not handle its own exit")."""
+    for module in sorted((ROOT / "plugins" / "modules").glob("*.py")):
+        text = module.read_text()
+        assert 'if __name__ == "__main__":\n    main()' in text, f"{module.name} never runs main()"

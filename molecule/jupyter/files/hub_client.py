@@ -2,6 +2,7 @@
 
     python hub_client.py URL CA_FILE USER PASSWORD KERNEL      log in, start a server, run code in KERNEL
     python hub_client.py --wait-culled URL CA_FILE USER PASSWORD SECONDS
+    python hub_client.py --logins URL CA_FILE USER:PASSWORD...     the login form's status for each
 
 Runs with the hub environment's Python (requests and tornado come with JupyterHub).
 Prints one JSON object with what it saw; the playbook asserts on it.
@@ -142,10 +143,17 @@ def wait_culled(base: str, ca: str, user: str, password: str, seconds: float) ->
     return {"culled": False, "after_seconds": round(time.monotonic() - began)}
 
 
+def logins(base: str, ca: str, pairs: list[str]) -> dict:
+    """The status of a login through the form for each USER:PASSWORD, in order (302: logged in)."""
+    return {"statuses": [login(base, ca, *pair.split(":", 1))[0] for pair in pairs]}
+
+
 def main() -> None:
     args = sys.argv[1:]
     if args[0] == "--wait-culled":
         result = wait_culled(args[1], args[2], args[3], args[4], float(args[5]))
+    elif args[0] == "--logins":
+        result = logins(args[1], args[2], args[3:])
     else:
         result = session(*args[:5])
     print(json.dumps(result))

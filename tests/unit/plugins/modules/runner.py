@@ -14,6 +14,7 @@ from unittest import mock
 
 import pytest
 from ansible.module_utils import basic
+from ansible.module_utils.common import warnings as _ansible_warnings
 from ansible.module_utils.testing import patch_module_args
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -27,7 +28,7 @@ class ModuleExitError(Exception):
 
 
 def _exit_json(self, **kwargs):
-    raise ModuleExitError(kwargs, failed=False)
+    raise ModuleExitError({**kwargs, "_warnings": list(_ansible_warnings.get_warning_messages())}, failed=False)
 
 
 def _fail_json(self, msg, **kwargs):
@@ -65,9 +66,17 @@ class CommandDouble:
 
 
 def run_module(
-    main, args: dict, commands: list[dict] | None = None, check_mode=False, diff=False, effects_root: str | None = None
+    main,
+    args: dict,
+    commands: list[dict] | None = None,
+    check_mode=False,
+    diff=False,
+    effects_root: str | None = None,
+    command_double=None,
 ) -> dict:
-    double = CommandDouble(commands or [], effects_root)
+    """Run main() with args; commands are checked by CommandDouble unless a command_double is given."""
+    double = command_double or CommandDouble(commands or [], effects_root)
+    _ansible_warnings._global_warnings.clear()  # each run reports only its own warnings
     full_args = {**args, "_ansible_check_mode": check_mode, "_ansible_diff": diff}
     with (
         patch_module_args(full_args),
@@ -77,9 +86,9 @@ def run_module(
         pytest.raises(ModuleExitError) as caught,
     ):
         main()
-    assert not double.expected, f"commands expected but not run: {double.expected}"
+    assert not getattr(double, "expected", None), f"commands expected but not run: {double.expected}"
     result = dict(caught.value.result)
-    result["_commands"] = double.calls
+    result["_commands"] = getattr(double, "calls", [])
     return result
 
 

@@ -10,7 +10,7 @@ from unittest import mock
 import pytest
 import yaml
 
-from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_meta
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_env, _conda_meta
 from ansible_collections.hpcenv.gpu_cluster.plugins.modules import conda_env
 
 from .runner import check_result, run_module
@@ -91,3 +91,101 @@ def test_diff_mode_is_package_level(tmp_path):
     )
     assert result["diff"]["before"] == "zlib 1.2.13 h0_0\n"
     assert result["diff"]["after"] == "zlib 1.3.1 h0_0\n"
+
+
+# ----------------------------------------------------------------------------- published environment.yml files
+# fixtures/envyml/SOURCES.md names the repository and commit of each file; the installed
+# records are real ones (fixtures/conda-26.7.1/env-conda-meta, made by conda 26.7.1).
+ENVYML = Path(__file__).parent / "fixtures" / "envyml"
+RECORDS = Path(__file__).parent / "fixtures" / "conda-26.7.1" / "env-conda-meta"
+
+
+def _published(name: str, keep: set[str]) -> dict:
+    """A published environment.yml, with only the dependencies on packages the recorded env has."""
+    spec = yaml.safe_load((ENVYML / name).read_text())
+    deps = [d for d in spec["dependencies"] if isinstance(d, str) and _conda_env.parse_spec(d)["name"] in keep]
+    return {**spec, "dependencies": deps}
+
+
+def _recorded_env(tmp_path) -> Path:
+    prefix = tmp_path / "env"
+    (prefix / "conda-meta").mkdir(parents=True)
+    for record in RECORDS.glob("*.json"):
+        (prefix / "conda-meta" / record.name).write_text(record.read_text())
+    _write(tmp_path, {"conda/bin/conda": ""})
+    return prefix
+
+
+@pytest.mark.parametrize(
+    ("published", "names", "lines"),
+    [
+        # NVlabs/stylegan3: `python >= 3.8` (spaces around the operator) and `numpy>=1.20`
+        ("spaced-1.yml", {"python", "numpy"}, ["python >= 3.8", "numpy>=1.20"]),
+        # facebookresearch/dinov2: `pytorch::pytorch-cuda=11.7.0` against the installed 11.7
+        ("fuzzy-1.yml", {"python", "pytorch-cuda"}, ["python=3.9", "pytorch::pytorch-cuda=11.7.0"]),
+        # NVlabs/edm: `python>=3.8, < 3.10` (a space after the comma and the operator): 3.11 is outside it
+        ("spaced-2.yml", {"python"}, ["python>=3.8, < 3.10"]),
+    ],
+)
+def test_published_specs_read_as_conda_reads_them(tmp_path, published, names, lines):
+    environment = _published(published, names)
+    assert environment["dependencies"] == lines, "the fixture's own lines"
+    prefix = _recorded_env(tmp_path)
+    args = {
+        "prefix": str(prefix),
+        "environment": environment,
+        "root_prefix": str(tmp_path / "conda"),
+        "check_files": False,
+    }
+    result = run_module(conda_env.main, args, check_mode=True)
+    satisfied = {"python >= 3.8", "numpy>=1.20", "pytorch::pytorch-cuda=11.7.0"}
+    assert result["drift"]["in_sync"] is all(line in satisfied for line in lines), result["drift"]
+    if published == "spaced-1.yml":  # converge, then converge again: nothing to do, twice
+        assert result["changed"] is False and result["_commands"] == []
+        assert run_module(conda_env.main, args)["changed"] is False
+
+
+def test_nodefaults_means_only_the_listed_channels(tmp_path):
+    spec = yaml.safe_load((ENVYML / "nodefaults-1.yml").read_text())  # SalishSeaCast/NEMO-Cmd
+    spec["dependencies"] = ["python=3.11", "six"]
+    prefix = tmp_path / "env"
+    _write(tmp_path, {"conda/bin/conda": ""})
+    commands = [
+        {
+            "command": [str(tmp_path / "conda/bin/conda"), "create", "--yes", "--json", "-p", str(prefix),
+                        "--override-channels", "-c", "conda-forge", "python=3.11", "six"],
+            "out": (Path(__file__).parent / "fixtures" / "conda-26.7.1" / "create-spec.json").read_text(),
+        }
+    ]  # fmt: skip
+    args = {"prefix": str(prefix), "environment": spec, "root_prefix": str(tmp_path / "conda")}
+    assert run_module(conda_env.main, args, commands=commands)["changed"] is True
+
+
+def test_pip_paths_are_relative_to_the_environment_file(tmp_path):
+    # thousandbrainsproject/tbp.monty: `pip: [-e .[dev]]`, meant for the file's own folder.
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "environment.yml").write_text((ENVYML / "pip-editable-1.yml").read_text())
+    prefix = _recorded_env(tmp_path)
+    seen = {}
+
+    def conda_or_pip(*args, **kwargs):
+        seen.setdefault("cwd", []).append(kwargs.get("cwd"))
+        return 0, "{}", ""
+
+    spec = yaml.safe_load((project / "environment.yml").read_text())
+    assert "-e .[dev]" in next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict))
+    args = {"prefix": str(prefix), "environment_file": str(project / "environment.yml"),
+            "root_prefix": str(tmp_path / "conda"), "check_files": False}  # fmt: skip
+    run_module(conda_env.main, args, command_double=conda_or_pip)
+    assert seen["cwd"][-1] == str(project), "pip runs in the environment file's folder"
+
+
+def test_a_malformed_published_file_is_a_message_not_a_traceback(tmp_path):
+    # bioAI-Oslo/Spikeometric gpu_environment.yml: `pip:` at the list's indent, invalid YAML.
+    bad = tmp_path / "environment.yml"
+    bad.write_text((ENVYML / "fuzzy-3-malformed.yml").read_text())
+    _write(tmp_path, {"conda/bin/conda": ""})
+    args = {"prefix": str(tmp_path / "env"), "environment_file": str(bad), "root_prefix": str(tmp_path / "conda")}
+    result = run_module(conda_env.main, args, check_mode=True)
+    assert result["failed"] and f"{bad} is not valid YAML" in result["msg"]

@@ -1,0 +1,484 @@
+#!/usr/bin/python
+# Copyright: hpcenv.gpu_cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: shared_env
+short_description: One shared environment from an explicit lock, in versioned prefixes behind an atomic symlink
+version_added: 1.0.0
+description:
+  - Keeps C(ENVS_DIR/NAME) a symlink to a complete version C(ENVS_DIR/.versions/NAME-LOCKID-STAMP) that matches
+    O(lock), in one call, under the node lock. This is the per-node half of the C(hpcenv.gpu_cluster.shared_envs)
+    role; the role solves specs into locks and calls this module on every node.
+  - If the active version was built from this lock and still matches it (its packages, their files, the C(# pip:)
+    pins, readable C(conda-meta) records), nothing changes. Otherwise a new version is built from the lock with
+    C(conda create --file), checked against it, made read-only for users, marked complete, and the symlink is
+    swapped with an atomic rename. A failed build is removed and leaves the active version as it was.
+  - Keeps the activation history (C(.versions/NAME.history), rewritten atomically) and prunes versions beyond
+    O(keep_versions), deriving what to keep from the disk and the live symlink, never from a caller's memory. The
+    active version and every complete version newer than it are always kept; interrupted builds (neither
+    complete nor ever activated) are removed.
+  - Holds the node lock (a C(flock) on O(node_lock)) for the whole call, so runs that overlap on one node (a nightly
+    job, a rack-in bootstrap, an admin's C(site.yml)) take turns; a second run waits up to O(lock_timeout) seconds,
+    then fails naming the holder. The kernel releases the lock of a killed run.
+author:
+  - hpcenv.gpu_cluster contributors
+attributes:
+  check_mode:
+    support: full
+    description: Reports the drift of the active version and what a normal run would build, swap and prune.
+  diff_mode:
+    support: full
+    description: Shows the active version before and after.
+  idempotent:
+    support: full
+    description: An active version that matches the lock is left alone.
+options:
+  name:
+    description: The environment's name; users see C(ENVS_DIR/NAME).
+    type: str
+    required: true
+  envs_dir:
+    description: The shared envs directory (the first C(envs_dirs) entry of the system condarc).
+    type: path
+    required: true
+  lock:
+    description:
+      - The explicit lock (C(conda list --explicit --md5) output, with optional C(# pip:) lines) as text. Required
+        unless O(state=absent). It is also kept on the node as C(ENVS_DIR/.locks/NAME-LOCKID.lock).
+    type: str
+  state:
+    description: V(present) builds and activates; V(absent) removes the symlink, every version and the history.
+    type: str
+    choices: [present, absent]
+    default: present
+  rollback:
+    description: Point the symlink at the most recent complete version of the history that was built from another lock.
+    type: bool
+    default: false
+  keep_versions:
+    description: How many complete versions to keep at most, the active one included (newer ones are always kept).
+    type: int
+    default: 3
+  root_prefix:
+    description: The conda installation whose C(bin/conda) builds the versions.
+    type: path
+    default: /opt/conda
+  owner:
+    description: Owner of the versions' files.
+    type: str
+    default: root
+  group:
+    description: Group of the versions' files (read-only to it and to everyone else).
+    type: str
+    default: root
+  check_files:
+    description: Count a package whose files are missing from the active version as drift.
+    type: bool
+    default: true
+  node_lock:
+    description: The node lock file, shared by everything that changes the shared installation.
+    type: path
+    default: /run/lock/hpcenv.gpu_cluster.lock
+  lock_timeout:
+    description: Seconds to wait for the node lock before failing with the name of its holder.
+    type: int
+    default: 1800
+  lock_by:
+    description: Who takes the lock (the playbook run), shown to a run that has to wait.
+    type: str
+    default: ""
+notes:
+  - Version names carry the first 12 hex digits of the SHA256 of the lock's sorted package URL and C(# pip:) lines,
+    so the same lock gives the same id on every node and a reordered or re-commented lock is not a new version.
+seealso:
+  - module: hpcenv.gpu_cluster.conda_env
+"""
+
+EXAMPLES = r"""
+- name: Install the recorded lock of shared_ml and activate it
+  hpcenv.gpu_cluster.shared_env:
+    name: shared_ml
+    envs_dir: /opt/conda.d/envs
+    lock: "{{ lookup('ansible.builtin.file', 'locks/shared_ml.linux-64.cpu.explicit.txt') }}"
+    lock_by: "site.yml"
+
+- name: Check the drift of shared_ml (changes nothing)
+  hpcenv.gpu_cluster.shared_env:
+    name: shared_ml
+    envs_dir: /opt/conda.d/envs
+    lock: "{{ lookup('ansible.builtin.file', 'locks/shared_ml.linux-64.cpu.explicit.txt') }}"
+  check_mode: true
+  register: shared_ml
+
+- name: Go back to the previous version
+  hpcenv.gpu_cluster.shared_env:
+    name: shared_ml
+    envs_dir: /opt/conda.d/envs
+    lock: "{{ lookup('ansible.builtin.file', 'locks/shared_ml.linux-64.cpu.explicit.txt') }}"
+    rollback: true
+"""
+
+RETURN = r"""
+active:
+  description: The version the symlink points at after the run (in check mode, the one it would point at).
+  returned: always
+  type: str
+  sample: shared_ml-3f2a9c1d0b7e-20261125143012
+previous:
+  description: The version the symlink pointed at before the run; empty when there was none.
+  returned: always
+  type: str
+  sample: shared_ml-91c0e5a7d2b4-20261101020000
+lock_id:
+  description: The lock's id, part of its version names.
+  returned: when state is present
+  type: str
+  sample: 3f2a9c1d0b7e
+built:
+  description: Whether a new version was (in check mode, would be) built.
+  returned: always
+  type: bool
+in_sync:
+  description: Whether the version active before the run matched the lock.
+  returned: always
+  type: bool
+drift:
+  description:
+    - How the version active before the run differed from the lock, as in M(hpcenv.gpu_cluster.conda_env); also
+      C(unreadable), the C(conda-meta) records that could not be read (file, package, error). With a rebuild,
+      this is what the run repaired.
+  returned: always
+  type: dict
+  sample: {"in_sync": false, "missing": [], "extra": [], "changed": [], "broken": [], "reason": "packages differ"}
+reason:
+  description: Why a version was built or why nothing was done, in words.
+  returned: always
+  type: str
+  sample: the active version was built from another lock
+pruned:
+  description: Versions removed (in check mode, that would be).
+  returned: always
+  type: list
+  elements: str
+history:
+  description: The activation history after the run, oldest first (the last 20).
+  returned: always
+  type: list
+  elements: str
+waited:
+  description: Seconds spent waiting for the node lock.
+  returned: always
+  type: float
+actions:
+  description: C(LINK) and C(UNLINK) of the new version's build, worked out from its records.
+  returned: when a version was built
+  type: dict
+cmd:
+  description: The commands run.
+  returned: always
+  type: list
+  elements: list
+"""
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_env, _lock_install, _node_lock
+
+MARKER = os.path.join("conda-meta", "hpcenv-complete")
+HISTORY_LENGTH = 20
+_LOCK_LINE = re.compile(r"(?m)^(?:[a-z][a-z0-9+.-]*://\S+|# pip: .+)$")
+
+
+def lock_id(text: str) -> str:
+    """First 12 hex digits of the SHA256 of the lock's sorted package URL and '# pip:' lines."""
+    return hashlib.sha256("\n".join(sorted(_LOCK_LINE.findall(text))).encode()).hexdigest()[:12]
+
+
+def _atomic_write(path: str, text: str) -> bool:
+    """Write text to path by rename; False when it already held exactly that."""
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as fh:
+            if fh.read() == text:
+                return False
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+    return True
+
+
+def _read_lines(path: str) -> list[str]:
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return [line.strip() for line in fh if line.strip()]
+
+
+def _read_only_for_others(top: str, uid: int, gid: int) -> None:
+    """chown -R uid:gid, then u+rw, g+r, o+r (+x where anyone had it or on directories), no g/o write."""
+    for root, dirs, files in os.walk(top):
+        for entry in [root] + [os.path.join(root, n) for n in dirs + files]:
+            os.lchown(entry, uid, gid)
+            if os.path.islink(entry):
+                continue
+            mode = os.lstat(entry).st_mode & 0o7777
+            execute = 0o111 if (os.path.isdir(entry) or mode & 0o111) else 0
+            os.chmod(entry, ((mode | 0o644 | execute) & ~0o022))
+
+
+class SharedEnv:
+    def __init__(self, module: AnsibleModule):
+        self.module = module
+        p = module.params
+        self.p = p
+        self.name = p["name"]
+        self.link = os.path.join(p["envs_dir"], self.name)
+        self.versions_dir = os.path.join(p["envs_dir"], ".versions")
+        self.locks_dir = os.path.join(p["envs_dir"], ".locks")
+        self.history_file = os.path.join(self.versions_dir, f"{self.name}.history")
+        self.version_re = re.compile(rf"^{re.escape(self.name)}-[0-9a-f]{{12}}-[0-9]{{14}}$")
+        self.run = _lock_install.Runner(module.run_command)
+        self.changed = False
+
+    # ------------------------------------------------------------------ reading the disk
+
+    def active(self) -> str:
+        if not os.path.islink(self.link):
+            return ""
+        target = os.readlink(self.link)
+        return os.path.basename(target.rstrip("/")) if self.version_re.match(os.path.basename(target)) else ""
+
+    def versions(self) -> list[str]:
+        """Version directories on disk, oldest first (their names end with a UTC time stamp)."""
+        if not os.path.isdir(self.versions_dir):
+            return []
+        found = [
+            v for v in os.listdir(self.versions_dir) if self.version_re.match(v) and os.path.isdir(self.path_of(v))
+        ]
+        return sorted(found, key=lambda v: (v.rsplit("-", 1)[1], v))
+
+    def path_of(self, version: str) -> str:
+        return os.path.join(self.versions_dir, version)
+
+    def complete(self, version: str, known: set[str]) -> bool:
+        # Versions made before completion markers existed count when they were ever activated.
+        return os.path.isfile(os.path.join(self.path_of(version), MARKER)) or version in known
+
+    # ------------------------------------------------------------------ changing it
+
+    def fail(self, msg: str, **extra) -> None:
+        self.module.fail_json(msg=f"{self.name}: {msg}", **{"cmd": self.run.commands, **extra})
+
+    def new_version_name(self, ident: str) -> str:
+        stamp = time.time()
+        while True:
+            name = f"{self.name}-{ident}-{time.strftime('%Y%m%d%H%M%S', time.gmtime(stamp))}"
+            if not os.path.exists(self.path_of(name)):
+                return name
+            stamp += 1
+
+    def build(self, version: str, lock_path: str, packages: list[dict], pip_lock: dict) -> dict:
+        prefix = self.path_of(version)
+        conda = os.path.join(self.p["root_prefix"], "bin", "conda")
+        try:
+            actions = _lock_install.install_lock(self.run, conda, prefix, lock_path, pip_lock, True)
+            drift, _ = _lock_install.lock_drift(prefix, packages, pip_lock, self.p["check_files"])
+            if not drift["in_sync"]:
+                raise RuntimeError(f"the new version still differs from the lock: {drift}")
+            _read_only_for_others(prefix, *self.ids())
+            _atomic_write(os.path.join(prefix, MARKER), f'{{"lock_id": "{version.split("-")[-2]}"}}\n')
+        except (_lock_install.CommandFailedError, RuntimeError, OSError) as exc:
+            shutil.rmtree(prefix, ignore_errors=True)
+            details = exc.details() if isinstance(exc, _lock_install.CommandFailedError) else {}
+            self.fail(
+                f"building {version} failed; {self.link} still points at {self.active() or 'nothing'}. "
+                f"{getattr(exc, 'reason', exc)}",
+                **details,
+            )
+        return actions
+
+    def ids(self) -> tuple[int, int]:
+        import grp  # noqa: PLC0415 - only on the node, only when building
+        import pwd  # noqa: PLC0415
+
+        try:
+            return pwd.getpwnam(self.p["owner"]).pw_uid, grp.getgrnam(self.p["group"]).gr_gid
+        except KeyError as exc:
+            self.fail(f"owner {self.p['owner']} or group {self.p['group']} does not exist on the node ({exc})")
+        return 0, 0  # not reached
+
+    def swap(self, version: str) -> None:
+        """Point the link at version with an atomic rename of a new symlink over it."""
+        tmp = os.path.join(self.p["envs_dir"], f".{self.name}.swap-{os.getpid()}")
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(self.path_of(version), tmp)
+        os.lchown(tmp, *self.ids())
+        os.replace(tmp, self.link)
+
+    def prune(self, target: str, previous: str, history: list[str], keep: int) -> list[str]:
+        """What to delete: interrupted builds (neither complete nor ever activated), and complete versions
+        older than the target beyond `keep`. The target and every complete version newer than it stay; of
+        the older ones, the version active before this run and the latest activations go first."""
+        known = {*history, previous, target} - {""}
+        versions = [v for v in self.versions() if v != target]
+        stamp = target.rsplit("-", 1)[1]
+        older = [v for v in versions if self.complete(v, known) and v.rsplit("-", 1)[1] < stamp]
+        ranked = list(dict.fromkeys([previous, *reversed(history), *reversed(older)]))
+        keep_older = [v for v in ranked if v in older][: keep - 1]
+        interrupted = [v for v in versions if not self.complete(v, known)]
+        return interrupted + [v for v in older if v not in keep_older]
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "name": {"type": "str", "required": True},
+            "envs_dir": {"type": "path", "required": True},
+            "lock": {"type": "str"},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+            "rollback": {"type": "bool", "default": False},
+            "keep_versions": {"type": "int", "default": 3},
+            "root_prefix": {"type": "path", "default": "/opt/conda"},
+            "owner": {"type": "str", "default": "root"},
+            "group": {"type": "str", "default": "root"},
+            "check_files": {"type": "bool", "default": True},
+            "node_lock": {"type": "path", "default": _node_lock.DEFAULT_PATH},
+            "lock_timeout": {"type": "int", "default": 1800},
+            "lock_by": {"type": "str", "default": ""},
+        },
+        required_if=[("state", "present", ("lock",))],
+        supports_check_mode=True,
+    )
+    p = module.params
+    env = SharedEnv(module)
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", p["name"]):
+        module.fail_json(msg=f"environment name {p['name']!r}: use letters, digits, '_', '.' and '-'")
+    if p["keep_versions"] < 1:
+        module.fail_json(msg=f"keep_versions is {p['keep_versions']}; keep at least 1 (the active version)")
+    result = {"changed": False, "built": False, "pruned": [], "cmd": env.run.commands, "in_sync": False}
+    what = f"{'removing' if p['state'] == 'absent' else 'converging'} shared env {p['name']}"
+    try:
+        with _node_lock.NodeLock(p["node_lock"], p["lock_timeout"], what, p["lock_by"]) as lock:
+            result["waited"] = round(lock.waited, 1)
+            if lock.waited_for:
+                result["waited_for"] = lock.waited_for
+            if p["state"] == "absent":
+                _absent(env, result)
+            else:
+                _present(env, result)
+    except _node_lock.LockTimeoutError as exc:
+        module.fail_json(msg=f"{p['name']}: {exc}")
+    if module._diff:
+        result["diff"] = {
+            "before": f"{env.link} -> {result.get('previous') or '(none)'}\n",
+            "after": f"{env.link} -> {result.get('active') or '(none)'}\n",
+        }
+    module.exit_json(**result)
+
+
+def _absent(env: SharedEnv, result: dict) -> None:
+    previous = env.active()
+    doomed = env.versions()
+    locks = []
+    if os.path.isdir(env.locks_dir):
+        locks = sorted(f for f in os.listdir(env.locks_dir) if f.startswith(f"{env.name}-") and f.endswith(".lock"))
+    gone = [p for p in (env.link, env.history_file) if os.path.lexists(p)]
+    result.update(previous=previous, active="", pruned=doomed, history=[], in_sync=not (doomed or gone))
+    result["drift"] = {"in_sync": result["in_sync"], "reason": "" if result["in_sync"] else "the environment exists"}
+    result["reason"] = "nothing to remove" if result["in_sync"] else "state is absent"
+    result["changed"] = bool(doomed or gone or locks)
+    if env.module.check_mode or not result["changed"]:
+        return
+    if os.path.lexists(env.link):
+        os.unlink(env.link)
+    for version in doomed:
+        shutil.rmtree(env.path_of(version), ignore_errors=True)
+    for path in [env.history_file] + [os.path.join(env.locks_dir, f) for f in locks]:
+        if os.path.lexists(path):
+            os.unlink(path)
+
+
+def _present(env: SharedEnv, result: dict) -> None:
+    p, module = env.p, env.module
+    text = p["lock"].strip() + "\n"
+    try:
+        packages, pip_lock = _lock_install.parse_lock(text)
+    except _conda_env.SpecError as exc:
+        env.fail(f"the lock is not usable: {exc}")
+    if not packages:
+        env.fail("the lock lists no packages")
+    ident = lock_id(text)
+    result["lock_id"] = ident
+    node_lock = os.path.join(env.locks_dir, f"{env.name}-{ident}.lock")
+    if not module.check_mode:
+        for directory in (p["envs_dir"], env.versions_dir, env.locks_dir):
+            os.makedirs(directory, mode=0o755, exist_ok=True)
+        result["changed"] |= _atomic_write(node_lock, text)
+    elif not os.path.isfile(node_lock):
+        result["changed"] = True
+
+    previous = env.active()
+    history = _read_lines(env.history_file)
+    result["previous"] = previous
+    drift = {"in_sync": False, "missing": [], "extra": [], "changed": [], "broken": []}
+    if p["rollback"]:
+        candidates = [
+            v
+            for v in reversed(history)
+            if not v.startswith(f"{env.name}-{ident}-") and os.path.isdir(env.path_of(v)) and v != previous
+        ]
+        if not candidates:
+            env.fail(f"rollback is set but no earlier version is left in {env.history_file} (history: {history})")
+        target, reason = candidates[0], f"rolled back to {candidates[0]}"
+    elif not previous:
+        target, reason = "", "the environment does not exist yet"
+    elif not previous.startswith(f"{env.name}-{ident}-"):
+        target, reason = "", f"the active version {previous} was built from another lock"
+    else:
+        drift, _ = _lock_install.lock_drift(env.path_of(previous), packages, pip_lock, p["check_files"])
+        target, reason = (previous, "in sync with the lock") if drift["in_sync"] else ("", "its packages differ")
+    result["in_sync"] = bool(previous) and target == previous and not p["rollback"]
+    drift["reason"] = "" if result["in_sync"] else reason
+    result["drift"] = drift
+
+    if not target:  # build a new version from the lock
+        target = env.new_version_name(ident)
+        result["built"] = True
+        if not module.check_mode:
+            result["actions"] = env.build(target, node_lock, packages, pip_lock)
+    result["reason"] = reason
+    result["active"] = target
+    if target != previous:
+        result["changed"] = True
+        if not module.check_mode:
+            env.swap(target)
+    new_history = history if (p["rollback"] or history[-1:] == [target]) else [*history, target][-HISTORY_LENGTH:]
+    result["history"] = new_history
+    if new_history != history:
+        result["changed"] = True
+        if not module.check_mode:
+            _atomic_write(env.history_file, "".join(f"{v}\n" for v in new_history))
+    doomed = env.prune(target, previous, new_history, p["keep_versions"])
+    result["pruned"] = doomed
+    if doomed:
+        result["changed"] = True
+        if not module.check_mode:
+            for version in doomed:
+                shutil.rmtree(env.path_of(version), ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

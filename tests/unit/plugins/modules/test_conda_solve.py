@@ -1,0 +1,94 @@
+"""Unit tests for hpcenv.gpu_cluster.conda_solve.
+
+conda is a TEST DOUBLE here: `create` writes one record per spec (as linking would) and
+`list --explicit --md5` replays the output recorded from the real conda 26.7.1
+(fixtures/conda-26.7.1/list-explicit-md5.txt).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _node_lock
+from ansible_collections.hpcenv.gpu_cluster.plugins.modules import conda_solve
+
+from .runner import FIXTURES, run_module
+
+EXPLICIT = (FIXTURES / "conda-26.7.1" / "list-explicit-md5.txt").read_text()
+
+
+class FakeConda:
+    def __init__(self):
+        self.calls: list[list[str]] = []
+
+    def __call__(self, args, **kwargs):
+        argv = [str(a) for a in args]
+        self.calls.append(argv)
+        if argv[1] == "create":
+            prefix = Path(argv[argv.index("-p") + 1])
+            (prefix / "conda-meta").mkdir(parents=True)
+            for spec in argv[argv.index("-p") + 2 :]:
+                if spec not in ("-c", "conda-forge"):
+                    name = spec.split("=")[0]
+                    record = {"name": name, "version": "1.0", "build": "h0_0"}
+                    (prefix / "conda-meta" / f"{name}-1.0-h0_0.json").write_text(json.dumps(record))
+            return 0, json.dumps({"success": True}), ""
+        if argv[1:3] == ["list", "--explicit"]:
+            return 0, EXPLICIT, ""
+        if argv[1:4] == ["-m", "pip", "install"]:  # pip writes a dist-info marked as its own
+            site = Path(argv[0]).parent.parent / "lib" / "python3.11" / "site-packages" / "traitlets-5.14.3.dist-info"
+            site.mkdir(parents=True)
+            (site / "INSTALLER").write_text("pip\n")
+            return 0, "Successfully installed traitlets-5.14.3", ""
+        raise AssertionError(f"unexpected command {argv}")
+
+
+def solve(tmp_path, environment: dict, double=None) -> dict:
+    (tmp_path / "conda" / "bin").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "conda" / "bin" / "conda").write_text("")
+    args = {
+        "environment": environment,
+        "scratch_dir": str(tmp_path / "staging"),
+        "root_prefix": str(tmp_path / "conda"),
+        "node_lock": str(tmp_path / "node.lock"),
+        "lock_timeout": 1,
+    }
+    return run_module(conda_solve.main, args, command_double=double or FakeConda())
+
+
+def test_a_spec_becomes_an_explicit_lock_and_the_scratch_prefix_goes(tmp_path):
+    (tmp_path / "staging" / "solve-killedrun" / "conda-meta").mkdir(parents=True)  # left by a killed run
+    result = solve(tmp_path, {"channels": ["conda-forge"], "dependencies": ["python=3.11", "numpy"]})
+    assert result["lock"].startswith(EXPLICIT.rstrip("\n")) and "@EXPLICIT" in result["lock"]
+    assert {p["name"] for p in result["packages"]} == {"python", "numpy"}
+    assert list((tmp_path / "staging").iterdir()) == [], "scratch prefixes are removed, stale ones too"
+    create = result["_commands"][0]
+    assert create[1:5] == ["create", "--yes", "--json", "-p"] and create[-4:] == [
+        "-c",
+        "conda-forge",
+        "python=3.11",
+        "numpy",
+    ]
+
+
+def test_the_pip_section_becomes_pip_lines(tmp_path):
+    environment = {"dependencies": ["python=3.11", "pip", {"pip": ["--index-url http://up/pypi/simple", "traitlets"]}]}
+    result = solve(tmp_path, environment)
+    assert result["pip_lock"] == ["--index-url http://up/pypi/simple", "traitlets==5.14.3"]
+    assert result["lock"].endswith("# pip: --index-url http://up/pypi/simple\n# pip: traitlets==5.14.3\n")
+
+
+def test_a_failed_solve_says_why_and_leaves_nothing(tmp_path):
+    def failing(*args, **kwargs):
+        return 1, (FIXTURES / "conda-26.7.1" / "create-unsatisfiable.json").read_text(), ""
+
+    result = solve(tmp_path, {"dependencies": ["numpy>=2", "numba=0.58.1"]}, double=failing)
+    assert result["failed"] and "UnsatisfiableError" in result["msg"] and "numba=0.58.1" in result["msg"]
+    assert list((tmp_path / "staging").iterdir()) == []
+
+
+def test_it_waits_for_the_node_lock(tmp_path):
+    with _node_lock.NodeLock(str(tmp_path / "node.lock"), 1, "building shared_ml", "site.yml"):
+        result = solve(tmp_path, {"dependencies": ["six"]})
+    assert result["failed"] and "building shared_ml for site.yml" in result["msg"]

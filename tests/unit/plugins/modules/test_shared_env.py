@@ -1,0 +1,189 @@
+"""Unit tests for hpcenv.gpu_cluster.shared_env: versions, swap, history, pruning, the node lock.
+
+conda is replaced by a TEST DOUBLE of `conda create --file LOCK`: like the real one
+(fixtures/conda-26.7.1/README.md) it prints nothing, and it writes the lock's
+conda-meta records (each installing one file) into the prefix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_env, _node_lock
+from ansible_collections.hpcenv.gpu_cluster.plugins.modules import shared_env
+
+from .runner import run_module
+
+LOCK = """# platform: linux-64
+@EXPLICIT
+http://up/conda-forge/linux-64/zlib-1.3.1-h0_0.conda#aaa
+http://up/conda-forge/noarch/six-1.17.0-pyh0_0.conda#bbb
+"""
+OTHER_LOCK = LOCK.replace("six-1.17.0", "six-1.16.0")
+
+
+class FakeConda:
+    """TEST DOUBLE of conda: `create --file` links the lock's packages (records + one file each)."""
+
+    def __init__(self, fail: bool = False):
+        self.calls: list[list[str]] = []
+        self.fail = fail
+
+    def __call__(self, args, **kwargs):
+        argv = [str(a) for a in args]
+        self.calls.append(argv)
+        assert argv[1:6] == ["create", "--yes", "--json", "-p", argv[5]] and argv[6] == "--file", argv
+        if self.fail:
+            return (
+                1,
+                Path(__file__).with_name("fixtures").joinpath("conda-26.7.1/create-package-not-found.json").read_text(),
+                "",
+            )
+        prefix = Path(argv[5])
+        for package in _conda_env.parse_explicit(Path(argv[7]).read_text()):
+            dist = f"{package['name']}-{package['version']}-{package['build']}"
+            (prefix / "conda-meta").mkdir(parents=True, exist_ok=True)
+            (prefix / "share").mkdir(exist_ok=True)
+            (prefix / "share" / f"{package['name']}.txt").write_text(dist)
+            record = {
+                **{k: package[k] for k in ("name", "version", "build")},
+                "files": [f"share/{package['name']}.txt"],
+            }
+            (prefix / "conda-meta" / f"{dist}.json").write_text(json.dumps(record))
+        return 0, "", ""
+
+
+def converge(tmp_path, conda: FakeConda | None = None, check_mode=False, **args) -> dict:
+    conda = conda or FakeConda()
+    params = {
+        "name": "shared_ml",
+        "envs_dir": str(tmp_path / "envs"),
+        "lock": LOCK,
+        "root_prefix": str(tmp_path / "conda"),
+        "node_lock": str(tmp_path / "node.lock"),
+        "lock_timeout": 1,
+        "lock_by": "unit test",
+        **args,
+    }
+    return run_module(shared_env.main, params, check_mode=check_mode, command_double=conda)
+
+
+def versions(tmp_path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "envs" / ".versions").iterdir() if p.is_dir())
+
+
+def test_first_converge_builds_swaps_and_records(tmp_path):
+    result = converge(tmp_path)
+    assert result["changed"] and result["built"] and result["previous"] == ""
+    ident = shared_env.lock_id(LOCK)
+    assert result["active"].startswith(f"shared_ml-{ident}-")
+    link = tmp_path / "envs" / "shared_ml"
+    assert os.readlink(link) == str(tmp_path / "envs" / ".versions" / result["active"])
+    assert (link / "conda-meta" / "hpcenv-complete").is_file(), "a complete version is marked"
+    assert (tmp_path / "envs" / ".locks" / f"shared_ml-{ident}.lock").read_text() == LOCK
+    assert result["history"] == [result["active"]]
+    assert {a["name"] for a in result["actions"]["LINK"]} == {"zlib", "six"}
+
+    again = converge(tmp_path)
+    assert again["changed"] is False and again["in_sync"] and again["cmd"] == []
+
+
+def test_lock_id_ignores_comments_and_order():
+    shuffled = "@EXPLICIT\n# a comment\n" + "\n".join(reversed(LOCK.splitlines()[2:])) + "\n"
+    assert shared_env.lock_id(shuffled) == shared_env.lock_id(LOCK) != shared_env.lock_id(OTHER_LOCK)
+
+
+def test_check_mode_changes_nothing(tmp_path):
+    result = converge(tmp_path, check_mode=True)
+    assert result["changed"] and result["built"] and result["cmd"] == []
+    assert not (tmp_path / "envs").exists()
+
+
+def test_unreadable_record_is_drift_and_a_rebuild_repairs_it(tmp_path):
+    first = converge(tmp_path)["active"]
+    record = next((tmp_path / "envs" / "shared_ml" / "conda-meta").glob("six-*.json"))
+    record.write_text(record.read_text()[:20])  # truncated, as after a crash
+    check = converge(tmp_path, check_mode=True)
+    (unreadable,) = check["drift"]["unreadable"]
+    assert unreadable["package"] == "six" and unreadable["file"].endswith(record.name)
+    assert check["drift"]["in_sync"] is False
+    repaired = converge(tmp_path)
+    assert repaired["built"] and repaired["active"] != first and repaired["previous"] == first
+    assert repaired["drift"]["unreadable"] == check["drift"]["unreadable"], "the result says what was repaired"
+    assert converge(tmp_path)["changed"] is False
+
+
+def test_pruning_keeps_the_active_version_newer_ones_and_the_newest_older_ones(tmp_path):
+    vdir = tmp_path / "envs" / ".versions"
+    complete = [f"shared_ml-{'a' * 12}-2026010{n}000000" for n in range(1, 6)]
+    for name in complete:
+        (vdir / name / "conda-meta").mkdir(parents=True)
+        (vdir / name / "conda-meta" / "hpcenv-complete").write_text("{}")
+    interrupted = f"shared_ml-{'b' * 12}-20260103120000"
+    (vdir / interrupted / "conda-meta").mkdir(parents=True)  # never completed, never activated
+    # A rolled-back node: the active version is the fourth; the fifth is newer.
+    (tmp_path / "envs" / "shared_ml").symlink_to(vdir / complete[3])
+    result = converge(tmp_path, keep_versions=2)
+    assert result["built"], "the active version was built from another lock"
+    remaining = versions(tmp_path)
+    assert remaining == sorted([result["active"], complete[3]]), "the new version and the one active before it"
+    assert set(result["pruned"]) == {interrupted, *complete[:3], complete[4]}
+
+
+def test_pruning_never_removes_a_version_newer_than_the_active_one(tmp_path):
+    vdir = tmp_path / "envs" / ".versions"
+    active = converge(tmp_path)["active"]
+    newer = f"shared_ml-{'c' * 12}-29991231235959"
+    (vdir / newer / "conda-meta").mkdir(parents=True)
+    (vdir / newer / "conda-meta" / "hpcenv-complete").write_text("{}")
+    result = converge(tmp_path, keep_versions=1)
+    assert result["changed"] is False and result["pruned"] == []
+    assert versions(tmp_path) == sorted([active, newer])
+
+
+def test_rollback_points_at_the_previous_lock_and_keeps_the_history(tmp_path):
+    old = converge(tmp_path, lock=OTHER_LOCK)["active"]
+    new = converge(tmp_path)["active"]
+    back = converge(tmp_path, rollback=True)
+    assert back["active"] == old and back["previous"] == new and back["history"] == [old, new]
+    assert new in versions(tmp_path), "the newer version stays for a roll forward"
+    assert os.readlink(tmp_path / "envs" / "shared_ml").endswith(old)
+
+
+def test_a_failed_build_leaves_the_active_version(tmp_path):
+    active = converge(tmp_path)["active"]
+    result = converge(tmp_path, conda=FakeConda(fail=True), lock=OTHER_LOCK)
+    assert result["failed"]
+    assert f"still points at {active}" in result["msg"]
+    assert "PackagesNotFoundInChannelsError" in result["msg"] and "(exit status 1)" in result["msg"]
+    assert versions(tmp_path) == [active]
+    assert os.readlink(tmp_path / "envs" / "shared_ml").endswith(active)
+
+
+def test_a_held_node_lock_makes_the_run_wait_then_name_the_holder(tmp_path):
+    with _node_lock.NodeLock(str(tmp_path / "node.lock"), 1, "building shared_ml", "the nightly drift job"):
+        result = converge(tmp_path)
+    assert result["failed"]
+    assert "building shared_ml for the nightly drift job" in result["msg"] and "waited 1 s" in result["msg"]
+    assert not (tmp_path / "envs" / "shared_ml").exists()
+
+
+def test_absent_removes_everything_of_the_env(tmp_path):
+    converge(tmp_path)
+    result = converge(tmp_path, state="absent", lock=None)
+    assert result["changed"]
+    assert not (tmp_path / "envs" / "shared_ml").exists() and versions(tmp_path) == []
+    assert list((tmp_path / "envs" / ".locks").iterdir()) == []
+    assert converge(tmp_path, state="absent", lock=None)["changed"] is False
+
+
+@pytest.mark.parametrize(
+    ("lock", "message"), [("@EXPLICIT\n", "lists no packages"), ("numpy\n", "@EXPLICIT is missing")]
+)
+def test_unusable_locks_fail_with_a_message(tmp_path, lock, message):
+    result = converge(tmp_path, lock=lock)
+    assert result["failed"] and message in result["msg"]
