@@ -7,11 +7,12 @@ Pure functions over data read from conda-meta/*.json; no Ansible imports.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import os
 import re
+
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _matchspec
 
 _ARCHIVE_RE = re.compile(r"^(?P<name>.+)-(?P<version>[^-]+)-(?P<build>[^-]+)\.(?P<ext>conda|tar\.bz2)$")
 
@@ -109,13 +110,15 @@ def lock_digest(text: str) -> str:
 
 
 def parse_environment(data) -> dict:
-    """channels, conda specs and pip requirements of an environment.yml mapping."""
+    """channels, conda specs, pip requirements and notes of an environment.yml mapping, read as
+    `conda env create` reads it: `nodefaults` in channels means --override-channels, and a pip:
+    section without `pip` among the dependencies gets pip added (conda warns and adds it too)."""
     if not isinstance(data, dict):
         raise SpecError(f"an environment spec must be a mapping with 'dependencies', got {type(data).__name__}")
     deps = data.get("dependencies")
     if not isinstance(deps, list) or not deps:
         raise SpecError("the environment spec has no 'dependencies' list")
-    specs, pip = [], []
+    specs, pip, warnings = [], [], []
     for dep in deps:
         if isinstance(dep, dict) and set(dep) == {"pip"} and isinstance(dep["pip"], list):
             pip += [str(p) for p in dep["pip"]]
@@ -126,9 +129,22 @@ def parse_environment(data) -> dict:
     channels = data.get("channels") or []
     if not isinstance(channels, list):
         raise SpecError("'channels' must be a list")
-    if pip and not any(parse_spec(s)["name"] == "pip" for s in specs):
-        raise SpecError("a 'pip:' section needs 'pip' among the conda dependencies")
-    return {"channels": [str(c) for c in channels], "specs": specs, "pip": pip}
+    for spec in specs:
+        try:
+            _matchspec.parse(spec)
+        except _matchspec.MatchSpecError as exc:
+            raise SpecError(str(exc)) from exc
+    if pip and not any(_matchspec.parse(s)["name"] == "pip" for s in specs):
+        specs.append("pip")
+        warnings.append("a pip: section but no 'pip' among the dependencies: pip added, as conda adds it")
+    names = [str(c) for c in channels]
+    return {
+        "channels": [c for c in names if c != "nodefaults"],
+        "override_channels": "nodefaults" in names,
+        "specs": specs,
+        "pip": pip,
+        "warnings": warnings,
+    }
 
 
 def spec_digest(environment: dict) -> str:
@@ -137,86 +153,17 @@ def spec_digest(environment: dict) -> str:
 
 # ----------------------------------------------------------------------------- match specs
 
-_SPEC_RE = re.compile(r"^(?:(?P<channel>[^:\s]+)::)?(?P<name>[A-Za-z0-9_.+-]+)(?P<rest>.*)$")
-
 
 def parse_spec(spec: str) -> dict:
-    """name, version constraint and build glob of a conda match spec (the common forms)."""
-    match = _SPEC_RE.match(spec.strip())
-    if not match:
-        raise SpecError(f"cannot read match spec {spec!r}")
-    name, rest = match["name"].lower(), match["rest"].strip()
-    version, build = None, None
-    if rest.startswith("=") and not rest.startswith("=="):
-        # name=1.2 (means 1.2.*) or name=1.2=build
-        parts = rest[1:].split("=", 1)
-        version = parts[0] if parts[0].endswith("*") or not parts[0] else parts[0] + "*"
-        version = version.replace("**", "*")
-        build = parts[1] if len(parts) > 1 else None
-    elif rest:
-        parts = rest.split()
-        version = parts[0]
-        build = parts[1] if len(parts) > 1 else None
-    return {"name": name, "version": version, "build": build}
-
-
-def _version_key(version: str) -> list:
-    key = []
-    for part in re.split(r"[.\-_+]", version.lower()):
-        for token in re.findall(r"\d+|[a-z]+", part):
-            key.append((1, int(token), "") if token.isdigit() else (0, 0, token))
-    while key and key[-1] == (1, 0, ""):
-        key.pop()
-    return key
-
-
-def _compare(a: str, b: str) -> int:
-    ka, kb = _version_key(a), _version_key(b)
-    return (ka > kb) - (ka < kb)
-
-
-def version_matches(version: str, constraint: str | None) -> bool:
-    """conda version constraints: ==, !=, >=, <=, >, <, x.y.*, x.y*, with ',' (and) and '|' (or)."""
-    if not constraint or constraint == "*":
-        return True
-    for alternative in constraint.split("|"):
-        if all(_one(version, c.strip()) for c in alternative.split(",") if c.strip()):
-            return True
-    return False
-
-
-def _one(version: str, constraint: str) -> bool:
-    for op, test in (
-        ("==", lambda c: c == 0),
-        ("!=", lambda c: c != 0),
-        (">=", lambda c: c >= 0),
-        ("<=", lambda c: c <= 0),
-        (">", lambda c: c > 0),
-        ("<", lambda c: c < 0),
-    ):
-        if constraint.startswith(op):
-            target = constraint[len(op) :].strip()
-            if target.endswith("*"):
-                return _prefix(version, target) if op == "==" else not _prefix(version, target)
-            return test(_compare(version, target))
-    if "*" in constraint:
-        return _prefix(version, constraint)
-    return _compare(version, constraint) == 0
-
-
-def _prefix(version: str, pattern: str) -> bool:
-    stem = pattern.rstrip("*").rstrip(".")
-    return _version_key(version)[: len(_version_key(stem))] == _version_key(stem) and (
-        version == stem or version.startswith(stem)
-    )
+    """name, version and build of a conda match spec, read as conda's MatchSpec reads it (_matchspec)."""
+    try:
+        return _matchspec.parse(spec)
+    except _matchspec.MatchSpecError as exc:
+        raise SpecError(str(exc)) from exc
 
 
 def satisfies(record: dict, spec: dict) -> bool:
-    if record.get("name") != spec["name"]:
-        return False
-    if not version_matches(str(record.get("version", "")), spec["version"]):
-        return False
-    return spec["build"] is None or fnmatch.fnmatchcase(str(record.get("build", "")), spec["build"])
+    return _matchspec.matches(record, spec)
 
 
 # ----------------------------------------------------------------------------- drift

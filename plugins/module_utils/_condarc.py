@@ -136,17 +136,43 @@ KNOWN_KEYS = {
 }
 
 
+# Names conda also accepts for a key (conda.base.context's ParameterLoader aliases), alias -> key.
+ALIASES = {
+    "add_binstar_token": "add_anaconda_token",
+    "auto_activate_base": "auto_activate",
+    "binstar_upload": "anaconda_upload",
+    "channel": "channels",
+    "client_cert": "client_ssl_cert",
+    "client_cert_key": "client_ssl_cert_key",
+    "copy": "always_copy",
+    "disallow": "disallowed_packages",
+    "envs_path": "envs_dirs",
+    "experimental_solver": "solver",
+    "root_dir": "root_prefix",
+    "self_update": "auto_update_conda",
+    "softlink": "always_softlink",
+    "verify_ssl": "ssl_verify",
+    "whitelist_channels": "allowlist_channels",
+    "yes": "always_yes",
+}
+
+
+def canonical(key: str) -> str:
+    """The key conda means by a name (its own, or the key an alias stands for)."""
+    return ALIASES.get(key, key)
+
+
 class CondarcError(ValueError):
     """Invalid input: the message says what to fix."""
 
 
 def closest_key(key: str) -> str | None:
-    matches = difflib.get_close_matches(key, KNOWN_KEYS, n=1, cutoff=0.6)
+    matches = difflib.get_close_matches(key, [*KNOWN_KEYS, *ALIASES], n=1, cutoff=0.6)
     return matches[0] if matches else None
 
 
 def _type_problem(key: str, value) -> str | None:
-    kind = KNOWN_KEYS[key]
+    kind = KNOWN_KEYS[canonical(key)]
     if value is None or kind == _ANY:
         return None
     if isinstance(kind, tuple):
@@ -174,12 +200,12 @@ def validate(settings: dict, unset: list, final: list, check_keys: bool = True) 
     """Every problem with the requested change, as messages that say what to fix."""
     problems = []
     for key in list(settings) + list(unset) + list(final):
-        if check_keys and key not in KNOWN_KEYS:
+        if check_keys and canonical(key) not in KNOWN_KEYS:
             hint = closest_key(key)
             suggestion = f"; did you mean '{hint}'?" if hint else ""
             problems.append(f"unknown condarc key '{key}'{suggestion}")
     for key, value in settings.items():
-        if key in KNOWN_KEYS:
+        if canonical(key) in KNOWN_KEYS:
             problem = _type_problem(key, value)
             if problem:
                 problems.append(problem)
@@ -230,6 +256,11 @@ def apply(data: dict, finals: set, settings: dict, unset: list, merge: str, fina
     """The new (data, finals). Keys not named in settings/unset/final are kept as they are."""
     new = copy.deepcopy(data)
     new_finals = set(finals)
+    for key in list(settings) + list(unset):
+        # The same setting under another of its names would be a second, conflicting value.
+        for other in [k for k in new if k != key and canonical(k) == canonical(key)]:
+            new.pop(other)
+            new_finals.discard(other)
     for key, value in settings.items():
         result = _merge(new.get(key), value, merge, key)
         if result is None or (merge == "remove" and result in ([], {})):
@@ -308,6 +339,20 @@ def render(data: dict, finals: set) -> str:
     return "".join(chunks)
 
 
+_TOKEN = re.compile(r"/t/[^/\s]+/")
+
+
+def mask_tokens(value):
+    """Every string of a config with its channel token hidden, as conda prints them (/t/<TOKEN>/)."""
+    if isinstance(value, str):
+        return _TOKEN.sub("/t/<TOKEN>/", value)
+    if isinstance(value, list):
+        return [mask_tokens(v) for v in value]
+    if isinstance(value, dict):
+        return {k: mask_tokens(v) for k, v in value.items()}
+    return value
+
+
 def merge_files(texts: list[str]) -> tuple[dict, set]:
     """conda's merge of several condarc files, lowest precedence first.
 
@@ -318,6 +363,8 @@ def merge_files(texts: list[str]) -> tuple[dict, set]:
     final: set = set()
     for text in texts:
         data, finals = parse(text)
+        data = {canonical(k): v for k, v in data.items()}
+        finals = {canonical(k) for k in finals}
         for key, value in data.items():
             if key in final:
                 continue
@@ -329,3 +376,86 @@ def merge_files(texts: list[str]) -> tuple[dict, set]:
                 merged[key] = value
         final |= finals
     return merged, final
+
+
+# Rewriting a file an admin edited by hand: keep what the change does not touch.
+_KEY_LINE = re.compile(r"""^(?P<key>[A-Za-z_][\w.-]*|"[^"]+"|'[^']+')\s*:(?:\s|$)""")
+_COMMENTED_ITEM = re.compile(r"^#\s*-\s")
+
+
+def _blocks(text: str) -> tuple[list[str], list[tuple[str, list[str]]], list[str]]:
+    """(lines before the first key, [(key, lines of its block)], lines after the last block).
+
+    A block is a top-level key line and what belongs to it: indented lines, list items at
+    column 0 (conda config writes `- item` under the key), and commented-out list items
+    (`# - defaults`) that follow its content. Other comment and blank lines at column 0 are
+    kept with the block they precede (or at the end of the file).
+    """
+    head: list[str] = []
+    blocks: list[tuple[str, list[str]]] = []
+    pending: list[str] = []  # column-0 comments/blank lines not yet attached
+    for line in text.splitlines():
+        found = _KEY_LINE.match(line)
+        if found:  # a key line; the comments waiting before it lead its block
+            blocks.append((found["key"].strip("\"'"), [*pending, line]))
+            pending = []
+            continue
+        inside = blocks and (line[:1] in (" ", "\t") or line.startswith("- ") or line == "-")
+        commented_item = blocks and not pending and _COMMENTED_ITEM.match(line)
+        if inside or commented_item:
+            if pending:  # a blank or comment line in the middle of a block stays in it
+                blocks[-1][1].extend(pending)
+                pending = []
+            blocks[-1][1].append(line)
+        elif not blocks:
+            head.append(line)
+        else:
+            pending.append(line)
+    return head, blocks, pending
+
+
+def _lead_and_body(key: str, lines: list[str]) -> tuple[list[str], list[str]]:
+    """Split a block into its leading comment/blank lines and the key's own lines."""
+    for index, line in enumerate(lines):
+        found = _KEY_LINE.match(line)
+        if found and found["key"].strip("\"'") == key:
+            return lines[:index], lines[index:]
+    return [], lines
+
+
+def render_preserving(before_text: str, before: dict, before_finals: set, after: dict, after_finals: set) -> str:
+    """The new file text: unchanged keys keep their lines byte for byte, with every comment
+    and unknown line around them; a changed key's lines are rewritten in place (keeping the
+    comment lines inside its block, such as commented-out list items); removed keys go; new
+    keys are appended. A file that does not exist yet gets the deterministic layout."""
+    if not before_text.strip():
+        return render(after, after_finals)
+    head, blocks, tail = _blocks(before_text)
+    out: list[str] = []
+    if HEADER.strip() not in before_text:
+        out.append(HEADER.rstrip("\n"))
+    out.extend(head)
+    written: set = set()
+    last_of = {key: index for index, (key, _) in enumerate(blocks)}  # YAML keeps a key's last value
+    for index, (key, lines) in enumerate(blocks):
+        lead, body = _lead_and_body(key, lines)
+        if key not in after or last_of[key] != index:
+            out.extend(lead)  # a removed or duplicated key's lines go; comments before it stay
+            continue
+        written.add(key)
+        unchanged = before.get(key, object()) == after[key] and (key in before_finals) == (key in after_finals)
+        if unchanged:
+            out.extend(lines)
+            continue
+        comments = [line for line in body[1:] if line.lstrip().startswith("#")]
+        new = _emit({key: after[key]}, 0)
+        if key in after_finals:
+            new[0] += f"  {FINAL_MARK}"
+        out.extend([*lead, *new, *comments])
+    out.extend(tail)
+    for key in sorted(set(after) - written):
+        new = _emit({key: after[key]}, 0)
+        if key in after_finals:
+            new[0] += f"  {FINAL_MARK}"
+        out.extend(new)
+    return "\n".join(out).rstrip("\n") + "\n"

@@ -44,11 +44,28 @@ _HINTS = (
 )
 
 
+# What nvidia-smi prints when the driver works but sees no GPU (exit status 6).
+NO_DEVICES = "no devices were found"
+
+
+def normalize(output: str) -> str:
+    """Output as pasted by people and printed by drivers alike: typographic quotes made plain,
+    line breaks and runs of spaces made single spaces, lower case."""
+    for quote in ("\u2018", "\u2019", "\u00b4", "`"):
+        output = output.replace(quote, "'")
+    return " ".join(output.split()).lower()
+
+
 def hint_for(output: str) -> str:
+    text = normalize(output)
     for needle, hint in _HINTS:
-        if needle in output:
+        if normalize(needle) in text:
             return hint
     return "Run nvidia-smi on the node by hand to see the full error."
+
+
+def no_devices(output: str) -> bool:
+    return NO_DEVICES in normalize(output)
 
 
 def _text(node, path: str) -> str | None:
@@ -87,7 +104,10 @@ def parse_query_xml(text: str) -> dict:
 
 
 def parse_query_csv(text: str) -> list[dict]:
-    """`nvidia-smi --query-gpu=<QUERY_FIELDS> --format=csv,noheader,nounits` -> one dict per GPU."""
+    """`nvidia-smi --query-gpu=<QUERY_FIELDS> --format=csv,noheader,nounits` -> one dict per GPU.
+
+    Raises ValueError, naming the line, for a row that is not one GPU's fields (a header row
+    left in, a missing field, an index that is not a number)."""
     rows = []
     for line in text.splitlines():
         if not line.strip():
@@ -95,7 +115,10 @@ def parse_query_csv(text: str) -> list[dict]:
         values = [v.strip() for v in line.split(",")]
         if len(values) != len(QUERY_FIELDS):
             raise ValueError(f"expected {len(QUERY_FIELDS)} comma-separated fields, got: {line!r}")
-        rows.append({k: (None if v in ("[N/A]", "N/A") else v) for k, v in zip(QUERY_FIELDS, values)})
+        row = {k: (None if v in ("[N/A]", "N/A") else v) for k, v in zip(QUERY_FIELDS, values)}
+        if not (row["index"] or "").isdigit():
+            raise ValueError(f"the GPU index is not a number in: {line!r}")
+        rows.append(row)
     return rows
 
 

@@ -74,5 +74,14 @@ def allocate(taken: list[tuple[int, int]], base: int, count: int, origin: int) -
     return start
 
 
-def render(entries: list[dict]) -> str:
-    return "".join(f"{e['owner']}:{e['start']}:{e['count']}\n" for e in entries)
+def render(entries: list[dict], text: str = "") -> str:
+    """The file after a change: every comment and blank line of `text` and the kept entries' own
+    lines stay as they were; entries of removed users go; new entries (line 0) are appended."""
+    kept = {e["line"] for e in entries if e["line"]}
+    lines = [
+        raw
+        for number, raw in enumerate(text.splitlines(), start=1)
+        if not raw.strip() or raw.strip().startswith("#") or number in kept
+    ]
+    lines += [f"{e['owner']}:{e['start']}:{e['count']}" for e in entries if not e["line"]]
+    return "".join(f"{line}\n" for line in lines)

@@ -37,7 +37,9 @@ options:
     default: false
 notes:
   - The configuration returned is the system view (C(/etc/conda), C(/var/lib/conda) and the root prefix's
-    condarc files, merged like conda does); users' own files are not read.
+    condarc files, merged like conda does, with conda's other names for keys read as the keys they stand for);
+    users' own files are not read. Channel tokens (C(/t/<token>/) in URLs) are shown as C(/t/<TOKEN>/), as conda
+    shows them.
 seealso:
   - module: hpcenv.gpu_cluster.condarc
 """
@@ -154,11 +156,13 @@ def main() -> None:
             module.fail_json(msg=missing_required_lib("PyYAML"), exception=str(_condarc.YAML_IMPORT_ERROR))
         module.fail_json(msg=f"cannot read the system condarc files {_conda_meta.condarc_paths(prefix)}: {exc}")
 
-    envs_dirs = config.get("envs_dirs") or [os.path.join(prefix, "envs")]
+    config = _condarc.mask_tokens(config)  # results land in logs and reports: no channel tokens there
+    envs_dirs = [_conda_meta.expand(str(d)) for d in (config.get("envs_dirs") or []) if d]
+    envs_dirs = envs_dirs or [os.path.join(prefix, "envs")]
     result.update(
         conda_version=_conda_meta.package_version(prefix, "conda"),
         mamba_version=_conda_meta.package_version(prefix, "mamba"),
-        envs=_conda_meta.list_envs(prefix, [str(d) for d in envs_dirs]),
+        envs=_conda_meta.list_envs(prefix, envs_dirs),
         channels=config.get("channels", ["defaults"]),
         config=config,
         final_keys=sorted(final),

@@ -195,7 +195,7 @@ def main() -> None:
                 entries[kind].append({"line": 0, "owner": name, "start": start, "count": p["count"]})
             changed_users.add(name)
 
-    after = {kind: (texts[kind] if not changed_users else _subid.render(entries[kind])) for kind in files}
+    after = {kind: (texts[kind] if not changed_users else _subid.render(entries[kind], texts[kind])) for kind in files}
     changed = any(after[kind] != texts[kind] for kind in files)
     if changed and not module.check_mode:
         for kind, path in files.items():

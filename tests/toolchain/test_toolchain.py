@@ -390,3 +390,39 @@ def test_missing_conda_source_names_the_file_and_where_it_comes_from(monkeypatch
     message = str(stop.value)
     assert build.CONDA_SOURCE_NAME in message and "github.com/conda/conda" in message
     assert build.CONDA_SOURCE_SHA256 in message and "HPCENV_CONDA_SOURCE" in message
+
+
+# ----------------------------------------------------------------------------- the MatchSpec table
+
+ASK_CONDA = """
+import json, sys
+from conda.models.match_spec import MatchSpec
+from conda.models.records import PackageRecord
+answers = []
+for case in json.load(sys.stdin):
+    name, version, build = case["record"]
+    record = PackageRecord(name=name, version=version, build=build, build_number=0,
+                           channel="conda-forge", subdir="linux-64", fn=f"{name}-{version}-{build}.conda")
+    try:
+        answers.append(MatchSpec(case["spec"]).match(record))
+    except Exception:
+        answers.append("error")
+print(json.dumps(answers))
+"""
+
+
+def test_the_matchspec_table_is_what_the_real_conda_answers(base, env):
+    """Every row of the unit tests' match spec table (fixtures/matchspec/cases.yaml), asked of conda itself."""
+    table = ROOT / "tests" / "unit" / "plugins" / "module_utils" / "fixtures" / "matchspec" / "cases.yaml"
+    cases = yaml.safe_load(table.read_text())
+    proc = subprocess.run(
+        [str(base / "bin" / "python"), "-c", ASK_CONDA],
+        input=json.dumps(cases),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    answers = json.loads(proc.stdout)
+    differing = [(c["spec"], c["record"], c["conda"], a) for c, a in zip(cases, answers) if c["conda"] != a]
+    assert not differing, f"the table says, conda answers: {differing}"

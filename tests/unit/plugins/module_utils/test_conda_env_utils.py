@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_env
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_env, _matchspec
 
 
 @pytest.mark.parametrize(
@@ -13,15 +13,17 @@ from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_e
         ("numpy", {"name": "numpy", "version": None, "build": None}),
         ("numpy=1.26", {"name": "numpy", "version": "1.26*", "build": None}),
         ("numpy=1.26.*", {"name": "numpy", "version": "1.26.*", "build": None}),
-        ("numpy==1.26.4", {"name": "numpy", "version": "==1.26.4", "build": None}),
+        ("numpy==1.26.4", {"name": "numpy", "version": "1.26.4", "build": None}),
         ("numpy>=2,<3", {"name": "numpy", "version": ">=2,<3", "build": None}),
         ("numpy >=2 py311*", {"name": "numpy", "version": ">=2", "build": "py311*"}),
-        ("pytorch=2.4.1=cuda*", {"name": "pytorch", "version": "2.4.1*", "build": "cuda*"}),
-        ("conda-forge::Six", {"name": "six", "version": None, "build": None}),
+        ("python >= 3.8", {"name": "python", "version": ">=3.8", "build": None}),
+        ("pytorch=2.4.1=cuda*", {"name": "pytorch", "version": "2.4.1", "build": "cuda*"}),
+        ("conda-forge::Six", {"name": "six", "version": None, "build": None, "channel": "conda-forge"}),
     ],
 )
 def test_parse_spec(spec, parsed):
-    assert _conda_env.parse_spec(spec) == parsed
+    got = _conda_env.parse_spec(spec)
+    assert {k: got[k] for k in parsed} == parsed
 
 
 @pytest.mark.parametrize(
@@ -43,7 +45,12 @@ def test_parse_spec(spec, parsed):
     ],
 )
 def test_version_matches(version, constraint, ok):
-    assert _conda_env.version_matches(version, constraint) is ok
+    assert _matchspec.version_matcher(constraint)(version) is ok
+
+
+def test_a_spec_conda_refuses_is_a_spec_error():
+    with pytest.raises(_conda_env.SpecError, match="no package name"):
+        _conda_env.parse_spec(">=1.2")
 
 
 def test_lock_digest_ignores_comments_and_order():

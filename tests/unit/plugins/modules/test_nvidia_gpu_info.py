@@ -113,6 +113,7 @@ def test_no_nvidia_smi_and_no_driver_is_present_false(tmp_path):
     assert result == {
         "changed": False,
         "present": False,
+        "reason": f"no nvidia-smi and no {tmp_path / 'nvidia'}: no NVIDIA driver on this node",
         "source": "none",
         "driver_version": None,
         "cuda_version": None,
@@ -120,6 +121,7 @@ def test_no_nvidia_smi_and_no_driver_is_present_false(tmp_path):
         "mig_enabled": False,
         "gpus": [],
         "_commands": [],
+        "_warnings": [],
     }
 
 
@@ -153,3 +155,66 @@ def test_csv_rows_must_have_every_field():
 )
 def test_hints_name_the_fix(output, needle):
     assert needle in _nvidia.hint_for(output)
+
+
+# ----------------------------------------------------------------------------- outputs pasted by users
+# fixtures/nvidia-smi-public/README.md names the public source of each.
+PUBLIC = Path(__file__).parent / "fixtures" / "nvidia-smi-public"
+
+
+@pytest.mark.parametrize(
+    "paste", ["nvsmi_no_devices_open_gpu_kernel_modules_862.txt", "nvsmi_no_devices_singuconda_6.txt"]
+)
+def test_no_devices_found_is_no_gpu_not_a_failure(paste):
+    out = (PUBLIC / paste).read_text()
+    result = run({}, [{"command": [SMI, "-q", "-x"], "rc": 6, "out": out}])
+    assert result["present"] is False and result["count"] == 0 and result["source"] == "none"
+    assert "No devices were found" in result["reason"]
+
+
+@pytest.mark.parametrize(
+    "paste",
+    [
+        "nvsmi_driver_fail_straight_shine_cluster_50.txt",
+        "nvsmi_driver_fail_u2018_linebreak_qixuema_envs_4.txt",
+        "nvsmi_driver_fail_linebreak_quoted_nvidia_docker_988.txt",
+        "nvsmi_driver_fail_modprobe_nvidia_docker_365.txt",
+    ],
+)
+def test_the_driver_message_gets_its_hint_whatever_its_apostrophe_and_line_breaks(paste):
+    out = (PUBLIC / paste).read_text()
+    result = run({}, [{"command": [SMI, "-q", "-x"], "rc": 9, "out": out}])
+    assert result["failed"]
+    assert "kernel module is not loaded" in result["msg"], result["msg"]
+
+
+def test_the_version_mismatch_gets_its_hint():
+    out = (PUBLIC / "nvsmi_nvml_mismatch_exit18_gputil_55.txt").read_text()
+    result = run({}, [{"command": [SMI, "-q", "-x"], "rc": 18, "out": out}])
+    assert result["failed"] and "reboot the node" in result["msg"] and "rc 18" in result["msg"]
+
+
+def test_a_csv_that_is_not_one_gpu_per_line_fails_with_a_message():
+    steps = recorded("h100-80gb-hbm3", 2)
+    steps[1]["out"] = (PUBLIC / "nvsmi_query_csv_with_header_ksysguard_gpu_27.txt").read_text()
+    result = run({}, steps)
+    assert result["failed"] and "Could not parse nvidia-smi output" in result["msg"]
+    assert "expected 8 comma-separated fields" in result["msg"]
+
+
+def test_a_header_row_left_in_our_query_is_a_message_not_a_traceback():
+    # DERIVED from the H100 recording: the same query with --format=csv (its header row kept),
+    # as the ksysguard-gpu paste above shows happens; the index column then says "index".
+    steps = recorded("h100-80gb-hbm3", 2)
+    steps[1]["out"] = ", ".join(_nvidia.QUERY_FIELDS) + "\n" + steps[1]["out"]
+    result = run({}, steps)
+    assert result["failed"] and "the GPU index is not a number" in result["msg"]
+
+
+def test_the_csv_driver_version_is_used_where_the_xml_has_none():
+    # DERIVED from the H100 recording: its XML without <driver_version>, as older drivers and some
+    # containers print it (netdata/netdata#2759 shows one without <cuda_version> either).
+    steps = recorded("h100-80gb-hbm3", 2)
+    steps[0]["out"] = "\n".join(line for line in steps[0]["out"].splitlines() if "<driver_version>" not in line)
+    result = run({}, steps)
+    assert result["present"] is True and result["driver_version"] == "580.159.04"
