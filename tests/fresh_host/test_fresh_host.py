@@ -62,6 +62,8 @@ def test_host_preparation_gives_containers_name_resolution(pristine_host):
 
     install = podman("exec", pristine_host, "/srv/harness/install-packages")
     assert "installing:" in install.stdout, install.stdout
+    driver = podman("exec", pristine_host, "chromedriver", "--version")  # the browser test's driver
+    assert driver.stdout.startswith("ChromeDriver "), driver.stdout
     podman("exec", pristine_host, "/srv/harness/configure-podman")
     podman("exec", pristine_host, "podman", "load", "--quiet", "-i", "/srv/image/node.tar")
 

@@ -3,6 +3,9 @@
     python hub_client.py URL CA_FILE USER PASSWORD KERNEL      log in, start a server, run code in KERNEL
     python hub_client.py --wait-culled URL CA_FILE USER PASSWORD SECONDS
     python hub_client.py --logins URL CA_FILE USER:PASSWORD...     the login form's status for each
+    python hub_client.py --swap URL CA_FILE USER PASSWORD KERNEL MARKER_DIR
+        start KERNEL, keep it busy until MARKER_DIR/swap-done appears (the playbook swaps the
+        env meanwhile), then import in it again and start a second kernel
 
 Runs with the hub environment's Python (requests and tornado come with JupyterHub).
 Prints one JSON object with what it saw; the playbook asserts on it.
@@ -64,7 +67,7 @@ def user_model(base: str, ca: str, user: str, headers: dict) -> dict:
     return reply.json()
 
 
-async def execute(ws_url: str, ca: str, headers: dict, code: str) -> str:
+async def execute(ws_url: str, ca: str, headers: dict, code: str, timeout: float = 120) -> str:
     conn = await websocket_connect(HTTPRequest(ws_url, headers=headers, ca_certs=ca, validate_cert=True))
     msg_id = uuid.uuid4().hex
     conn.write_message(
@@ -84,9 +87,9 @@ async def execute(ws_url: str, ca: str, headers: dict, code: str) -> str:
             }
         )
     )
-    out, deadline = [], time.monotonic() + 120
+    out, deadline = [], time.monotonic() + timeout
     while time.monotonic() < deadline:
-        raw = await asyncio.wait_for(conn.read_message(), timeout=120)
+        raw = await asyncio.wait_for(conn.read_message(), timeout=timeout)
         if raw is None:
             break
         msg = json.loads(raw)
@@ -102,11 +105,9 @@ async def execute(ws_url: str, ca: str, headers: dict, code: str) -> str:
     return "".join(out)
 
 
-def session(base: str, ca: str, user: str, password: str, kernel: str) -> dict:
+def start_server(base: str, ca: str, user: str, password: str) -> tuple[dict, dict]:
+    """Log in through the form, take a token, start the user's server; (headers, what was seen)."""
     seen: dict = {}
-    page = requests.get(f"{base}hub/login", verify=ca, timeout=30)
-    seen["login_page"] = {"status": page.status_code, "has_password_field": 'name="password"' in page.text}
-    seen["wrong_password_status"] = login(base, ca, user, password + "-wrong")[0]
     seen["login_status"], browser = login(base, ca, user, password)
     status, token = session_token(base, browser, user)
     seen["token_status"] = status
@@ -114,20 +115,66 @@ def session(base: str, ca: str, user: str, password: str, kernel: str) -> dict:
     start = requests.post(f"{base}hub/api/users/{user}/server", headers=headers, verify=ca, timeout=60)
     seen["spawn_status"] = start.status_code
     deadline = time.monotonic() + 180
+    server = {}
     while time.monotonic() < deadline:
         server = user_model(base, ca, user, headers).get("servers", {}).get("", {})
         if server.get("ready"):
             break
         time.sleep(2)
     seen["server_ready"] = bool(server.get("ready"))
+    return headers, seen
+
+
+def new_kernel(base: str, ca: str, user: str, headers: dict, kernel: str) -> str:
+    """The websocket URL of a new kernel of spec KERNEL on the user's server."""
     server_api = f"{base}user/{user}/api"
-    specs = requests.get(f"{server_api}/kernelspecs", headers=headers, verify=ca, timeout=30).json()
-    seen["kernelspecs"] = sorted(specs.get("kernelspecs", {}))
     started = requests.post(f"{server_api}/kernels", json={"name": kernel}, headers=headers, verify=ca, timeout=60)
     started.raise_for_status()
-    kernel_id = started.json()["id"]
-    ws_url = f"{server_api}/kernels/{kernel_id}/channels".replace("https://", "wss://").replace("http://", "ws://")
-    code = "import os, sys; print(sys.prefix); print(os.getuid())"
+    ws_url = f"{server_api}/kernels/{started.json()['id']}/channels"
+    return ws_url.replace("https://", "wss://").replace("http://", "ws://")
+
+
+def swap(base: str, ca: str, user: str, password: str, kernel: str, marker_dir: str) -> dict:
+    headers, seen = start_server(base, ca, user, password)
+    ws_url = new_kernel(base, ca, user, headers, kernel)
+    started = f"{marker_dir}/kernel-started"
+    done = f"{marker_dir}/swap-done"
+    code = (
+        "import os, sys, time\n"
+        f"open({started!r}, 'w').write(sys.prefix)\n"
+        f"while not os.path.exists({done!r}):\n"  # output is activity: the idle culler leaves it alone
+        "    print('.', end='', flush=True)\n"
+        "    time.sleep(2)\n"
+        "print()\n"
+        "print(sys.prefix)"
+    )
+    seen["before"] = asyncio.run(execute(ws_url, ca, headers, code, timeout=900)).strip().splitlines()[-1]
+    later = "import sys, numpy; print(sys.prefix); print(numpy.__file__)\nimport six; print(six.__file__)"
+    seen["after_swap_same_kernel"] = asyncio.run(execute(ws_url, ca, headers, later)).splitlines()
+    fresh = new_kernel(base, ca, user, headers, kernel)
+    seen["new_kernel"] = asyncio.run(execute(fresh, ca, headers, later)).splitlines()
+    return seen
+
+
+def session(base: str, ca: str, user: str, password: str, kernel: str) -> dict:
+    seen: dict = {}
+    page = requests.get(f"{base}hub/login", verify=ca, timeout=30)
+    seen["login_page"] = {"status": page.status_code, "has_password_field": 'name="password"' in page.text}
+    seen["wrong_password_status"] = login(base, ca, user, password + "-wrong")[0]
+    headers, started = start_server(base, ca, user, password)
+    seen.update(started)
+    specs = requests.get(f"{base}user/{user}/api/kernelspecs", headers=headers, verify=ca, timeout=30).json()
+    seen["kernelspecs"] = sorted(specs.get("kernelspecs", {}))
+    seen["default_kernel"] = specs.get("default")
+    # What a notebook's user sees: the env's prefix, their own uid, the env's bin first on PATH
+    # (so `!pip`, `!python` are the env's), the activated env's name, and conda found on PATH.
+    code = (
+        "import os, shutil, subprocess, sys\n"
+        "print(sys.prefix); print(os.getuid()); print(os.environ['PATH'].split(':')[0])\n"
+        "print(os.environ.get('CONDA_DEFAULT_ENV')); print(shutil.which('pip'))\n"
+        "print(subprocess.run(['conda', 'env', 'list'], capture_output=True, text=True).returncode)"
+    )
+    ws_url = new_kernel(base, ca, user, headers, kernel)
     seen["kernel_output"] = asyncio.run(execute(ws_url, ca, headers, code)).splitlines()
     return seen
 
@@ -154,6 +201,8 @@ def main() -> None:
         result = wait_culled(args[1], args[2], args[3], args[4], float(args[5]))
     elif args[0] == "--logins":
         result = logins(args[1], args[2], args[3:])
+    elif args[0] == "--swap":
+        result = swap(*args[1:7])
     else:
         result = session(*args[:5])
     print(json.dumps(result))

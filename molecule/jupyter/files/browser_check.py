@@ -1,0 +1,248 @@
+"""Use the hub as a new user does, in a real browser (headless Chromium), for the jupyter scenario.
+
+    python browser_check.py session  URL HUB_NAME=IP CERT USER PASSWORD SHOTS_DIR
+        log in, wait for JupyterLab, read the launcher, open a notebook on the first kernel,
+        run `import sys; print(sys.prefix)` and `!conda env list`, open a terminal and
+        `conda activate shared_ml` there, stop the server from the hub's control panel
+    python browser_check.py launcher URL HUB_NAME=IP CERT USER PASSWORD SHOTS_DIR
+        log in and read the launcher only
+
+Runs on the controller with Debian's chromium and chromium-driver and selenium from
+requirements-dev.txt. The browser reaches the hub by the name in its certificate
+(HUB_NAME, mapped to IP) and trusts that certificate's key alone (CERT), so the page
+is real HTTPS through the hub's proxy, verified.
+
+Prints one JSON object with what the page showed (the playbook asserts on it) and saves
+a screenshot per step in SHOTS_DIR; on a failure, `error` names the step and a
+screenshot of the page at that moment is saved.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException, WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+NOTEBOOK_CARDS = '.jp-LauncherCard[data-category="Notebook"]'
+TERMINAL_FILE = "hpcenv-browser-terminal.txt"
+# The tab on show (JupyterLab keeps restored or earlier tabs in the page, hidden).
+NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+TERMINAL = ".jp-Terminal:not(.lm-mod-hidden)"
+
+
+def spki_hash(cert_file: str) -> str:
+    """The base64 SHA-256 of the certificate's public key, the form Chromium pins to."""
+    cert = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
+    der = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def browser(resolve: str, cert_file: str, profile: str) -> webdriver.Chrome:
+    name, ip = resolve.split("=", 1)
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    options.set_capability("unhandledPromptBehavior", "accept")  # "leave the page?" when a notebook is unsaved
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",  # the controller runs the tests as root
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--window-size=1400,900",
+        f"--user-data-dir={profile}",
+        f"--host-resolver-rules=MAP {name} {ip}",
+        f"--ignore-certificate-errors-spki-list={spki_hash(cert_file)}",
+    ):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+
+
+class Visit:
+    """One browser session: each step is named, screenshotted and recorded."""
+
+    def __init__(self, driver: webdriver.Chrome, shots: Path):
+        self.driver = driver
+        self.shots = shots
+        self.count = 0
+        self.seen: dict = {"steps": []}
+
+    def shot(self, step: str) -> None:
+        self.count += 1
+        self.driver.save_screenshot(str(self.shots / f"{self.count:02d}-{step}.png"))
+        self.seen["steps"].append(step)
+
+    def wait(self, seconds: float = 60) -> WebDriverWait:
+        return WebDriverWait(self.driver, seconds, poll_frequency=0.5)
+
+    def visible(self, css: str, seconds: float = 60):
+        return self.wait(seconds).until(ec.visibility_of_element_located((By.CSS_SELECTOR, css)))
+
+    def clickable(self, css: str, seconds: float = 60):
+        return self.wait(seconds).until(ec.element_to_be_clickable((By.CSS_SELECTOR, css)))
+
+    def log_in(self, base: str, user: str, password: str) -> None:
+        self.driver.get(f"{base}hub/login")
+        self.visible("#username_input").send_keys(user)
+        self.driver.find_element(By.CSS_SELECTOR, "#password_input").send_keys(password)
+        self.shot("login-page")
+        self.driver.find_element(By.CSS_SELECTOR, "#login_submit").click()
+
+    def read_launcher(self) -> None:
+        """Wait for JupyterLab (the spawn included) and read the launcher's notebook kernels, in order."""
+        # A user whose server was stopped meets "Server not running" and its "Launch Server" button.
+        self.wait(240).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-LabShell") or d.find_elements(By.CSS_SELECTOR, "#start")
+        )
+        if not self.driver.find_elements(By.CSS_SELECTOR, ".jp-LabShell"):
+            self.shot("server-not-running")
+            self.clickable("#start").click()
+        self.visible(".jp-LabShell", seconds=240)
+        # JupyterLab brings back the tabs of an earlier session (and asks for the kernels of unsaved
+        # notebooks); every visit starts from the first visit's layout, the launcher.
+        self.driver.get(self.driver.current_url.split("/lab", 1)[0] + "/lab?reset")
+        self.visible(NOTEBOOK_CARDS, seconds=120)
+        time.sleep(2)  # kernelspecs arrive in one reply; let the launcher draw them all
+        cards = self.driver.find_elements(By.CSS_SELECTOR, NOTEBOOK_CARDS)
+        self.seen["launcher_notebook_kernels"] = [card.get_attribute("title") for card in cards]
+        self.seen["lab_url"] = self.driver.current_url
+        config = self.driver.find_element(By.ID, "jupyter-config-data").get_attribute("textContent")
+        self.seen["disabled_extensions"] = sorted(json.loads(config).get("disabledExtensions", {}))
+        self.shot("launcher")
+
+    def open_launcher(self) -> None:
+        """The file browser's "+" (new launcher) button."""
+        self.clickable("[data-command='launcher:create']").click()
+
+    def run_cell(self, code: str, expect: str, seconds: float = 120) -> str:
+        """Type CODE into the active cell, run it with Shift+Enter, and return the new output's text."""
+        before = len(self.driver.find_elements(By.CSS_SELECTOR, f"{NOTEBOOK} .jp-OutputArea-output"))
+        cell = self.visible(f"{NOTEBOOK} .jp-Cell.jp-mod-active")
+        editor = cell.find_element(By.CSS_SELECTOR, ".cm-content")
+        editor.click()
+        ActionChains(self.driver).send_keys(code).perform()
+        self.shift_enter()
+        prompt = cell.find_element(By.CSS_SELECTOR, ".jp-InputPrompt")
+        try:  # queued ([*]) or run ([1]) within moments; a run sent while the kernel still connected is lost
+            self.wait(20).until(lambda d: prompt.text.strip() not in ("", "[ ]:"))
+        except TimeoutException:
+            self.seen.setdefault("reruns", []).append(code)
+            editor.click()
+            self.shift_enter()
+
+        def new_output(driver):
+            outputs = driver.find_elements(By.CSS_SELECTOR, f"{NOTEBOOK} .jp-OutputArea-output")
+            text = "\n".join(o.text for o in outputs[before:])
+            return text if expect in text else False
+
+        return self.wait(seconds).until(new_output)
+
+    def shift_enter(self) -> None:
+        ActionChains(self.driver).key_down(Keys.SHIFT).send_keys(Keys.ENTER).key_up(Keys.SHIFT).perform()
+
+    def kernel_idle(self, driver) -> bool:
+        """The status bar says the notebook's kernel is connected and idle ("Python (x) | Idle")."""
+        return any("| Idle" in item.text for item in driver.find_elements(By.CSS_SELECTOR, ".jp-StatusBar-Item"))
+
+    def notebook(self) -> None:
+        self.driver.find_elements(By.CSS_SELECTOR, NOTEBOOK_CARDS)[0].click()
+        self.visible(f"{NOTEBOOK} .jp-Cell .cm-content")
+        self.wait(120).until(self.kernel_idle)
+        kernel = self.driver.find_element(By.CSS_SELECTOR, f"{NOTEBOOK} .jp-KernelName").text
+        self.seen["notebook_kernel"] = kernel
+        self.seen["sys_prefix"] = self.run_cell("import sys; print(sys.prefix)", "/").strip()
+        self.seen["conda_env_list"] = self.run_cell("!conda env list", "shared_ml").splitlines()
+        self.shot("notebook")
+        self.save_notebook(f"browser-check-{int(time.time())}")
+
+    def save_notebook(self, name: str) -> None:
+        """Ctrl+S; a new notebook's first save asks for a name ("Rename and Save")."""
+        ActionChains(self.driver).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL).perform()
+        field = self.visible(".jp-Dialog input", seconds=30)
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys(f"{name}.ipynb", Keys.ENTER)
+        self.wait(30).until(ec.invisibility_of_element_located((By.CSS_SELECTOR, ".jp-Dialog")))
+        self.seen["saved_as"] = f"{name}.ipynb"
+
+    def terminal(self, user_home: str) -> None:
+        """Open a terminal from a new launcher and activate shared_ml as a user would.
+
+        The terminal draws on a canvas, so what the shell saw is written to a file the
+        playbook reads (the screenshot shows the prompt)."""
+        self.open_launcher()
+        self.clickable('.jp-LauncherCard[data-category="Other"][title*="terminal" i]').click()
+        self.wait(60).until(ec.presence_of_element_located((By.CSS_SELECTOR, f"{TERMINAL} .xterm-helper-textarea")))
+        time.sleep(3)  # the login shell's profile runs first
+        self.clickable(f"{TERMINAL} .xterm-screen").click()  # focus goes to xterm's (hidden) input
+        ActionChains(self.driver).send_keys(
+            f'conda activate shared_ml && echo "$CONDA_DEFAULT_ENV $CONDA_PREFIX $(command -v python)"'
+            f" > {user_home}/{TERMINAL_FILE}\n"
+        ).perform()
+        time.sleep(3)
+        self.shot("terminal")
+
+    def stop_server(self, base: str) -> None:
+        self.driver.get(f"{base}hub/home")
+        self.clickable("#stop").click()
+        # While the server runs the page offers "Stop My Server" and "My Server"; once it stopped, "Start My Server".
+        self.wait(120).until(ec.invisibility_of_element_located((By.CSS_SELECTOR, "#stop")))
+        self.wait(30).until(lambda d: "Start" in d.find_element(By.CSS_SELECTOR, "#start").text)
+        self.seen["control_panel_after_stop"] = self.driver.find_element(By.CSS_SELECTOR, "#start").text.strip()
+        self.shot("server-stopped")
+
+    def news_toasts(self) -> list[str]:
+        toasts = self.driver.find_elements(By.CSS_SELECTOR, ".jp-toast-message, .Toastify__toast")
+        return [t.text for t in toasts if t.text.strip()]
+
+
+def main() -> None:
+    mode, base, resolve, cert_file, user, password, shots_dir = sys.argv[1:8]
+    shots = Path(shots_dir)
+    shots.mkdir(parents=True, exist_ok=True)
+    step = "start the browser"
+    with tempfile.TemporaryDirectory(prefix="hpcenv-chromium-") as profile:
+        driver = browser(resolve, cert_file, profile)
+        visit = Visit(driver, shots)
+        try:
+            step = "log in"
+            visit.log_in(base, user, password)
+            step = "wait for JupyterLab's launcher"
+            visit.read_launcher()
+            if mode == "session":
+                step = "run a notebook"
+                visit.notebook()
+                step = "use a terminal"
+                visit.terminal(f"/home/{user}")
+                visit.seen["toasts"] = visit.news_toasts()
+                step = "stop the server from the control panel"
+                visit.stop_server(base)
+            visit.seen["error"] = None
+        except (WebDriverException, LookupError, ValueError) as exc:
+            message = (getattr(exc, "msg", None) or str(exc)).split("\nStacktrace:")[0].strip()
+            visit.seen["error"] = f"{step}: {type(exc).__name__}: {message}"
+            visit.seen["page_url"] = driver.current_url
+            driver.save_screenshot(str(shots / "failed.png"))
+        finally:
+            driver.quit()
+    print(json.dumps(visit.seen))
+
+
+if __name__ == "__main__":
+    main()
