@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -77,3 +78,40 @@ def test_every_module_runs_main():
     for module in sorted((ROOT / "plugins" / "modules").glob("*.py")):
         text = module.read_text()
         assert 'if __name__ == "__main__":\n    main()' in text, f"{module.name} never runs main()"
+
+
+def test_execution_environment_builds_its_context(tmp_path):
+    """ansible-builder makes the AWX/AAP build context offline; its pins follow the project's."""
+    import yaml
+
+    # As the file's header says: build the collection, then the context.
+    shutil.copy(ROOT / "execution-environment.yml", tmp_path)
+    assert_ok(
+        run(str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(tmp_path / "build"), str(ROOT))
+    )
+    proc = run(
+        str(BIN / "ansible-builder"),
+        "create",
+        "-f",
+        str(tmp_path / "execution-environment.yml"),
+        "-c",
+        str(tmp_path / "ctx"),
+    )
+    assert_ok(proc)
+    containerfile = (tmp_path / "ctx" / "Containerfile").read_text()
+    dev_pins = {
+        line.split("==")[0].lower(): line.strip()
+        for line in (ROOT / "requirements-dev.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    job_pins = yaml.safe_load((ROOT / "roles/nightly_drift/defaults/main.yml").read_text())[
+        "nightly_drift_python_packages"
+    ]
+    for project in ("ansible-core", "ansible-runner"):
+        assert dev_pins[project] in containerfile, f"the EE's {project} is not {dev_pins[project]}"
+        assert dev_pins[project] in job_pins, f"roles/nightly_drift pins another {project} than {dev_pins[project]}"
+    galaxy = yaml.safe_load((tmp_path / "ctx" / "_build" / "requirements.yml").read_text())
+    version = yaml.safe_load((ROOT / "galaxy.yml").read_text())["version"]
+    tarball = f"collection/hpcenv-gpu_cluster-{version}.tar.gz"
+    assert {"name": tarball, "type": "file"} in galaxy["collections"], f"the EE installs another build than {tarball}"
+    assert (tmp_path / "ctx" / "_build" / tarball).is_file()

@@ -1,0 +1,202 @@
+#!/usr/bin/python
+# Copyright: hpcenv.gpu_cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: shared_env_metrics
+short_description: Publish one shared environment's state as node_exporter textfile metrics
+version_added: 1.0.0
+description:
+  - Writes C(<dir>/hpcenv_shared_env_<name>.prom) for node_exporter's textfile collector, in one rename (a scrape
+    never sees half a file). It says whether the environment's active version matches its lock, how many packages are
+    missing, extra or changed, the active version and lock as labels of an info metric, and when it was checked.
+  - Reports a change only when the state changed; the time of the check is refreshed on every run without
+    counting as one, so a converged node stays C(changed=0).
+  - With O(state=absent), removes the file (the environment is gone).
+author:
+  - hpcenv.gpu_cluster contributors
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Writes nothing in check mode. A missing O(dir) is not an error in check mode (an earlier task of the
+        same run may create it); the result says the file would be written. A report-only drift run that must
+        still publish sets C(check_mode=false) on this task.
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+    details: The check timestamp is not part of the comparison.
+options:
+  name:
+    description: The shared environment.
+    type: str
+    required: true
+  dir:
+    description: node_exporter's textfile directory (C(--collector.textfile.directory)); must exist.
+    type: path
+    default: /var/lib/prometheus/node-exporter
+  state:
+    description: C(present) to write the file, C(absent) to remove it.
+    type: str
+    choices: [present, absent]
+    default: present
+  variant:
+    description: The build the node follows, C(cpu) or C(cuda<version>).
+    type: str
+    default: cpu
+  in_sync:
+    description: Whether the active version matches its lock.
+    type: bool
+    default: false
+  missing:
+    description: Packages of the lock absent from the active version.
+    type: list
+    elements: str
+    default: []
+  extra:
+    description: Packages in the active version that the lock does not have.
+    type: list
+    elements: str
+    default: []
+  changed:
+    description: Packages whose version, build or files differ from the lock (broken or unreadable records included).
+    type: list
+    elements: str
+    default: []
+  active:
+    description: The active version's name (C(<name>-<lock hash>-<time>)); empty when there is none.
+    type: str
+    default: ""
+  lock_id:
+    description: The identity of the lock the node follows (its hash).
+    type: str
+    default: ""
+  checked_at:
+    description: When the state was read (seconds since the epoch); default now.
+    type: float
+"""
+
+EXAMPLES = r"""
+- name: Publish shared_ml's drift for Prometheus
+  hpcenv.gpu_cluster.shared_env_metrics:
+    name: shared_ml
+    variant: cpu
+    in_sync: false
+    missing: [six]
+    active: shared_ml-227a1be227d8-20261125154224
+    lock_id: 227a1be227d8
+  check_mode: false
+"""
+
+RETURN = r"""
+path:
+  description: The textfile.
+  returned: always
+  type: str
+  sample: /var/lib/prometheus/node-exporter/hpcenv_shared_env_shared_ml.prom
+text:
+  description: What the file holds (O(state=present)).
+  returned: always
+  type: str
+  sample: |
+    # HELP hpcenv_shared_env_in_sync 1 when the active version matches its lock, else 0.
+    # TYPE hpcenv_shared_env_in_sync gauge
+    hpcenv_shared_env_in_sync{env="shared_ml",variant="cpu"} 0
+"""
+
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _prom
+
+TIMESTAMP = "hpcenv_shared_env_last_check_timestamp_seconds"
+
+
+def families(p: dict, checked_at: float) -> list[dict]:
+    labels = {"env": p["name"], "variant": p["variant"]}
+
+    def gauge(name: str, help_text: str, value) -> dict:
+        return {"name": name, "help": help_text, "type": "gauge", "samples": [(labels, value)]}
+
+    info = dict(labels, version=p["active"], lock=p["lock_id"])
+    return [
+        gauge("hpcenv_shared_env_in_sync", "1 when the active version matches its lock, else 0.", p["in_sync"]),
+        gauge("hpcenv_shared_env_missing_packages", "Packages of the lock missing from the env.", len(p["missing"])),
+        gauge("hpcenv_shared_env_extra_packages", "Packages in the env that the lock does not have.", len(p["extra"])),
+        gauge(
+            "hpcenv_shared_env_changed_packages",
+            "Packages whose version, build or files differ from the lock.",
+            len(p["changed"]),
+        ),
+        {
+            "name": "hpcenv_shared_env_info",
+            "help": "The active version and the lock it follows, as labels; always 1.",
+            "type": "gauge",
+            "samples": [(info, 1)],
+        },
+        gauge(TIMESTAMP, "When the environment was last checked, in seconds since the epoch.", checked_at),
+    ]
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "name": {"type": "str", "required": True},
+            "dir": {"type": "path", "default": "/var/lib/prometheus/node-exporter"},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+            "variant": {"type": "str", "default": "cpu"},
+            "in_sync": {"type": "bool", "default": False},
+            "missing": {"type": "list", "elements": "str", "default": []},
+            "extra": {"type": "list", "elements": "str", "default": []},
+            "changed": {"type": "list", "elements": "str", "default": []},
+            "active": {"type": "str", "default": ""},
+            "lock_id": {"type": "str", "default": ""},
+            "checked_at": {"type": "float"},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    if "/" in p["name"] or p["name"] in ("", ".", ".."):
+        module.fail_json(msg=f"invalid environment name {p['name']!r}")
+    path = os.path.join(p["dir"], f"hpcenv_shared_env_{p['name']}.prom")
+    if p["state"] == "present" and not os.path.isdir(p["dir"]):
+        if module.check_mode:
+            # An earlier task of the same run may create it; say what a real run would do.
+            now = p["checked_at"] if p["checked_at"] is not None else time.time()
+            module.exit_json(changed=True, path=path, text=_prom.render(families(p, now)))
+        module.fail_json(
+            msg=f"{p['dir']} does not exist: install node_exporter (its textfile directory) or create it", path=path
+        )
+    try:
+        before = _prom.read(path)
+    except OSError as exc:
+        module.fail_json(msg=f"cannot read {path}: {exc.strerror}", path=path)
+    after = None
+    if p["state"] == "present":
+        after = _prom.render(families(p, p["checked_at"] if p["checked_at"] is not None else time.time()))
+    if before is None or after is None:
+        changed = before is not after
+    else:
+        changed = _prom.without(before, (TIMESTAMP,)) != _prom.without(after, (TIMESTAMP,))
+    result = {"changed": changed, "path": path, "text": after or ""}
+    if module._diff:
+        result["diff"] = {"before": before or "", "after": after or "", "before_header": path, "after_header": path}
+    if not module.check_mode:
+        try:
+            if after is not None:
+                _prom.write_atomically(path, after)  # the timestamp is refreshed even when nothing else changed
+            elif before is not None:
+                os.unlink(path)
+        except OSError as exc:
+            module.fail_json(msg=f"cannot write {path}: {exc.strerror}", **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
