@@ -165,21 +165,21 @@ def main() -> None:
     if "/" in p["name"] or p["name"] in ("", ".", ".."):
         module.fail_json(msg=f"invalid environment name {p['name']!r}")
     path = os.path.join(p["dir"], f"hpcenv_shared_env_{p['name']}.prom")
-    if p["state"] == "present" and not os.path.isdir(p["dir"]):
-        if module.check_mode:
-            # An earlier task of the same run may create it; say what a real run would do.
-            now = p["checked_at"] if p["checked_at"] is not None else time.time()
-            module.exit_json(changed=True, path=path, text=_prom.render(families(p, now)))
-        module.fail_json(
-            msg=f"{p['dir']} does not exist: install node_exporter (its textfile directory) or create it", path=path
-        )
+    after = None
+    if p["state"] == "present":
+        after = _prom.render(families(p, p["checked_at"] if p["checked_at"] is not None else time.time()))
+        if not os.path.isdir(p["dir"]):
+            if module.check_mode:
+                # An earlier task of the same run may create it; say what a real run would do.
+                module.exit_json(changed=True, path=path, text=after)
+            module.fail_json(
+                msg=f"{p['dir']} does not exist: install node_exporter (its textfile directory) or create it",
+                path=path,
+            )
     try:
         before = _prom.read(path)
     except OSError as exc:
         module.fail_json(msg=f"cannot read {path}: {exc.strerror}", path=path)
-    after = None
-    if p["state"] == "present":
-        after = _prom.render(families(p, p["checked_at"] if p["checked_at"] is not None else time.time()))
     if before is None or after is None:
         changed = before is not after
     else:
