@@ -17,8 +17,10 @@ the containers.podman connection. Then, timed from the control host:
 and reads the mirror's and the upstream's access logs for the bytes the mirror
 delivered to the nodes and the bytes it fetched from upstream. It prints one
 table (and writes it, with every run's log, under --out). --env passes settings
-to every Ansible run (ANSIBLE_STRATEGY=free, ANSIBLE_FORKS=5, ...), so each
-speed-up is measured on the same machine, side by side with the default.
+to every Ansible run (ANSIBLE_FORKS=5, ANSIBLE_CACHE_PLUGIN=memory, ...) and
+--mitogen runs Mitogen's strategy, so each speed-up is measured on the same
+machine, side by side with the default. No-op and drift use the fact cache as
+ansible.cfg sets it (gathering = smart), filled by the rollout.
 Containers, network and facts are removed after each size unless --keep (which
 keeps the last cluster up; remove it with --down).
 """

@@ -29,8 +29,8 @@ options:
     default: []
     suboptions:
       path:
-        description: Absolute path.
-        type: path
+        description: Absolute path, compared and returned exactly as given (no C(~) or variable expansion).
+        type: str
         required: true
       part:
         description: The block of the role that manages this path; RV(differs) is keyed by it.
@@ -38,17 +38,25 @@ options:
         default: main
       state:
         description:
-          - V(directory), V(file) (a regular file), V(link) (a symlink, not followed), V(absent), or V(any) (only read,
-            never differs).
-          - V(directory) and V(file) follow symlinks, as the file module does by default.
+          - V(directory), V(file) (a regular file), V(link) (a symlink), V(absent), or V(any) (only read, never
+            differs).
         type: str
         choices: [directory, file, link, absent, any]
         default: any
+      follow:
+        description:
+          - Compare the target of a symlink instead of the link. Default V(true) for V(directory) (as
+            C(ansible.builtin.file state=directory) does) and V(false) otherwise (as C(ansible.builtin.template)
+            and C(ansible.builtin.copy) do: they replace a link with a file). Set V(true) for a path that
+            C(ansible.builtin.file) manages without a state (its owner and mode apply to the target).
+          - A V(link) is never followed, and its owner is not compared (the file module's owner applies to the
+            target of a link).
+        type: bool
       owner:
-        description: User name or uid the path must belong to.
+        description: User name or uid the path must belong to (not compared for V(link)).
         type: str
       group:
-        description: Group name or gid.
+        description: Group name or gid (not compared for V(link)).
         type: str
       mode:
         description: Permission bits as an octal string (V("0755")); symbolic modes are not compared.
@@ -74,6 +82,7 @@ options:
     default: packages
 notes:
   - Reads C(/var/lib/dpkg/status) for O(packages); on hosts without dpkg every package counts as missing.
+  - A path given twice is read for each entry; RV(paths) holds one record for it, with the differences of both.
 seealso:
   - module: ansible.builtin.stat
 """
@@ -83,7 +92,7 @@ EXAMPLES = r"""
   hpcenv.gpu_cluster.host_state_info:
     paths:
       - {path: /opt/conda.d, part: layout, state: directory, owner: root, group: root, mode: "0755", list: true}
-      - {path: /opt/conda, part: layout, state: link, src: /opt/conda.d/base-26.7.1-0, owner: root, group: root}
+      - {path: /opt/conda, part: layout, state: link, src: /opt/conda.d/base-26.7.1-0}
       - path: /etc/profile.d/conda.sh
         part: integration
         state: file
@@ -179,23 +188,34 @@ def sha1(path: str) -> str | None:
     return digest.hexdigest()
 
 
+def _entries(path: str) -> list[dict]:
+    entries = []
+    with os.scandir(path) as it:
+        for entry in it:
+            try:
+                est = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            entries.append({"name": entry.name, "type": _type(est), "mtime": est.st_mtime})
+    return sorted(entries, key=lambda e: e["name"])
+
+
 def read_path(want: dict) -> dict:
     """What is at want['path'], and which of want's expectations it misses."""
     path, state = want["path"], want["state"]
+    follow = want.get("follow")
+    if follow is None:
+        follow = state == "directory"
     try:
-        lst = os.lstat(path)
+        st = os.lstat(path)
+        if follow and state != "link" and stat.S_ISLNK(st.st_mode):
+            st = os.stat(path)
     except FileNotFoundError:
         found = {"exists": False, "type": None}
         found["differs"] = ["exists"] if state not in ("absent", "any") else []
         return found
-    except OSError as exc:
+    except OSError as exc:  # a dangling link followed, a path through a file, no permission
         return {"exists": None, "type": None, "error": str(exc), "differs": ["unreadable"]}
-    st = lst
-    if state in ("directory", "file") and stat.S_ISLNK(lst.st_mode):
-        try:
-            st = os.stat(path)  # the file module follows links by default
-        except OSError:
-            st = lst
     found = {
         "exists": True,
         "type": _type(st),
@@ -203,22 +223,26 @@ def read_path(want: dict) -> dict:
         "group": _name(st.st_gid, grp.getgrgid, "gr_name"),
         "mode": f"{stat.S_IMODE(st.st_mode):04o}",
     }
-    if stat.S_ISLNK(st.st_mode):
-        found["src"] = os.readlink(path)
     differs = []
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            found["src"] = os.readlink(path)
+        except OSError:
+            differs.append("unreadable")
     if state == "absent":
         differs.append("exists")
     elif state != "any":
         if found["type"] != state:
             differs.append("type")
-        uid = _id(want.get("owner"), pwd.getpwnam, "pw_uid")
-        if want.get("owner") is not None and uid != st.st_uid:
-            differs.append("owner")
-        gid = _id(want.get("group"), grp.getgrnam, "gr_gid")
-        if want.get("group") is not None and gid != st.st_gid:
-            differs.append("group")
-        if want.get("mode") is not None and state != "link" and int(want["mode"], 8) != stat.S_IMODE(st.st_mode):
-            differs.append("mode")
+        if state != "link":
+            uid = _id(want.get("owner"), pwd.getpwnam, "pw_uid")
+            if want.get("owner") is not None and uid != st.st_uid:
+                differs.append("owner")
+            gid = _id(want.get("group"), grp.getgrnam, "gr_gid")
+            if want.get("group") is not None and gid != st.st_gid:
+                differs.append("group")
+            if want.get("mode") is not None and int(want["mode"], 8) != stat.S_IMODE(st.st_mode):
+                differs.append("mode")
         if state == "link" and want.get("src") is not None and found.get("src") != want["src"]:
             differs.append("src")
         if want.get("checksum") is not None:
@@ -226,15 +250,10 @@ def read_path(want: dict) -> dict:
             if found["checksum"] != want["checksum"]:
                 differs.append("checksum")
     if want.get("list") and found["type"] == "directory":
-        entries = []
-        with os.scandir(path) as it:
-            for entry in it:
-                try:
-                    est = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                entries.append({"name": entry.name, "type": _type(est), "mtime": est.st_mtime})
-        found["entries"] = sorted(entries, key=lambda e: e["name"])
+        try:
+            found["entries"] = _entries(path)
+        except OSError:
+            differs.append("unreadable")
     found["differs"] = differs
     return found
 
@@ -270,13 +289,14 @@ def main() -> None:
                 "elements": "dict",
                 "default": [],
                 "options": {
-                    "path": {"type": "path", "required": True},
+                    "path": {"type": "str", "required": True},
                     "part": {"type": "str", "default": "main"},
                     "state": {
                         "type": "str",
                         "default": "any",
                         "choices": ["directory", "file", "link", "absent", "any"],
                     },
+                    "follow": {"type": "bool"},
                     "owner": {"type": "str"},
                     "group": {"type": "str"},
                     "mode": {"type": "str"},
@@ -299,9 +319,14 @@ def main() -> None:
     paths, differs = {}, {}
     for want in module.params["paths"]:
         found = read_path(want)
-        paths[want["path"]] = found
-        if found["differs"]:
+        if found["differs"] and want["path"] not in differs.get(want["part"], []):
             differs.setdefault(want["part"], []).append(want["path"])
+        if want["path"] in paths:  # the same path under two expectations: one record, both differences
+            earlier = paths[want["path"]]
+            found = {**earlier, **found, "differs": earlier["differs"] + found["differs"]}
+            if "entries" in earlier:
+                found["entries"] = earlier["entries"]
+        paths[want["path"]] = found
     packages = dpkg_installed(module.params["packages"])
     missing = [name for name, version in packages.items() if version is None]
     if missing:

@@ -148,3 +148,39 @@ def test_refuses_a_mode_it_cannot_compare(tree, mode):
 def test_refuses_a_relative_path():
     result = probe([{"path": "relative/path", "state": "directory"}])
     assert result["failed"] and "absolute" in result["msg"]
+
+
+def test_a_link_is_compared_as_the_modules_that_write_it_see_it(tree):
+    # template/copy replace a link with a file: a linked file is not in order for state=file...
+    linked = tree / "linked.sh"
+    linked.symlink_to(tree / "hook.sh")
+    checksum = hashlib.sha1(b"export X=1\n").hexdigest()  # noqa: S324
+    result = probe([{"path": str(linked), "part": "hook", "state": "file", "checksum": checksum}])
+    assert result["differs"] == {"hook": [str(linked)]}
+    assert "type" in result["paths"][str(linked)]["differs"]
+    # ...unless the caller's module follows it (file without a state, e.g. a TLS key's mode).
+    result = probe([{"path": str(linked), "state": "file", "mode": "0644", "follow": True}])
+    assert result["differs"] == {}
+    # A link's owner is never compared: the file module would apply it to the target.
+    result = probe([{"path": str(tree / "current"), "state": "link", "owner": "no-such-user-hpcenv"}])
+    assert result["differs"] == {}
+
+
+def test_a_path_given_twice_keeps_both_reads(tree):
+    result = probe(
+        [
+            {"path": str(tree / "root"), "part": "layout", "state": "directory", "list": True},
+            {"path": str(tree / "root"), "part": "other", "state": "directory", "mode": "0755"},
+        ]
+    )
+    assert result["differs"] == {"other": [str(tree / "root")]}
+    record = result["paths"][str(tree / "root")]
+    assert [e["name"] for e in record["entries"]] == ["base-1", "base-2"]
+    assert record["differs"] == ["mode"]
+
+
+def test_a_dangling_link_followed_is_missing_not_a_traceback(tree):
+    (tree / "dangling").symlink_to(tree / "nowhere")
+    result = probe([{"path": str(tree / "dangling"), "part": "x", "state": "file", "follow": True}])
+    assert result["differs"] == {"x": [str(tree / "dangling")]}
+    assert result["paths"][str(tree / "dangling")] == {"exists": False, "type": None, "differs": ["exists"]}
