@@ -47,7 +47,7 @@ options:
         description:
           - Compare the target of a symlink instead of the link. Default V(true) for V(directory) (as
             C(ansible.builtin.file state=directory) does) and V(false) otherwise (as C(ansible.builtin.template)
-            and C(ansible.builtin.copy) do: they replace a link with a file). Set V(true) for a path that
+            and C(ansible.builtin.copy) do, which replace a link with a file). Set V(true) for a path that
             C(ansible.builtin.file) manages without a state (its owner and mode apply to the target).
           - A V(link) is never followed, and its owner is not compared (the file module's owner applies to the
             target of a link).
