@@ -1,15 +1,158 @@
-"""Shared pytest fixtures and paths for the whole suite."""
+"""Shared pytest fixtures and paths for the whole suite, and its time budget.
+
+The budget table: at the end of every run the suite prints how long each part
+took (host preparation, the gates, unit and toolchain tests, each Molecule
+scenario with the playbook runs and site.yml passes it made) and the total, so
+a change that makes the suite slower shows in its own output. The scenario
+tests write test-results/budget/<scenario>.json; scripts/test writes the host
+preparation's time.
+
+Two workers (pytest-xdist, `-n 2 --dist loadgroup`, as scripts/test runs it):
+a Molecule scenario keeps about one of the two cores busy, so two lanes of
+scenarios run side by side, each lane in order on one worker; the quick tests
+fill the gaps. Leftover containers of this suite's scenarios are swept once,
+here in the main process, before any worker starts and after the last ends.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
+from collections import defaultdict
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "test-results"
+BUDGET = RESULTS / "budget"
+BUDGET_MINUTES = 40  # CI's budget for the whole .ci/run (README: "Tests")
 
 # Make `ansible_collections.hpcenv.gpu_cluster` importable for unit tests
 # through the self-link collections/ansible_collections/hpcenv/gpu_cluster.
 sys.path.insert(0, str(ROOT / "collections"))
 os.environ.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
+
+# The two lanes, longest scenario first in each; about equal in minutes on 2 cores
+# (the budget table of the last runs; docs/testing.md). A scenario not listed runs
+# in whichever worker is free; the harness's rerun stays after its first run.
+LANES = {
+    "shared_envs": "lane-a",
+    "conda": "lane-a",
+    "harness": "lane-a",
+    "jupyter": "lane-b",
+    "mirror": "lane-b",
+    "containers": "lane-b",
+    "fresh_host": "lane-b",
+}
+_durations: dict[str, float] = defaultdict(float)
+_session_started = time.time()
+
+
+def _group(nodeid: str) -> str:
+    """The budget line a test belongs to: its folder; a scenario test keeps its id (named at the end)."""
+    path = nodeid.split("::", maxsplit=1)[0]
+    folder = path.split("/")[1] if "/" in path else path
+    return nodeid if folder == "molecule" else folder
+
+
+def _lane_key(item) -> str | None:
+    if item.nodeid.startswith("tests/molecule/"):
+        return item.callspec.params["scenario"] if hasattr(item, "callspec") else "harness"
+    if item.nodeid.startswith("tests/fresh_host/"):
+        return "fresh_host"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    """Scenarios first, in their lanes' order; every other test after them, as collected."""
+    order = list(LANES)
+    items.sort(key=lambda item: order.index(_lane_key(item)) if _lane_key(item) in order else len(order))
+    for item in items:
+        lane = LANES.get(_lane_key(item) or "")
+        if lane:
+            item.add_marker(pytest.mark.xdist_group(lane))
+
+
+_swept = []  # the suite sweeps only when it runs scenarios (a quick gate run leaves a developer's cluster alone)
+
+
+def _sweep(when: str) -> None:
+    from tests.molecule.cluster import sweep_stale
+
+    _swept.append(when)
+    said = sweep_stale(when)
+    if said:
+        with (BUDGET / "notes-machine.txt").open("a") as fh:
+            fh.write("".join(line + "\n" for line in said))
+
+
+def _runs_scenarios(nodeids) -> bool:
+    return any(nodeid.startswith(("tests/molecule/", "tests/fresh_host/")) for nodeid in nodeids)
+
+
+def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput"):
+        BUDGET.mkdir(parents=True, exist_ok=True)
+        for old in BUDGET.iterdir():
+            old.unlink()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """With workers: before the first scenario is handed out."""
+    if not _swept and _runs_scenarios(ids):
+        _sweep("before the scenarios")
+
+
+def pytest_collection_finish(session):
+    """Without workers (-n 0): after collection, before the first test."""
+    if not hasattr(session.config, "workerinput") and not _swept and _runs_scenarios(i.nodeid for i in session.items):
+        _sweep("before the scenarios")
+
+
+def pytest_sessionfinish(session):
+    if not hasattr(session.config, "workerinput") and _swept:
+        _sweep("after the scenarios")
+
+
+def pytest_runtest_logreport(report):
+    _durations[_group(report.nodeid)] += report.duration
+
+
+def _mmss(seconds: float) -> str:
+    return f"{int(seconds) // 60:3d}:{int(seconds) % 60:02d}"
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _durations:
+        return
+    scenarios = {}  # test id -> what the scenario run recorded (tests/molecule/test_scenarios.py)
+    for path in sorted(BUDGET.glob("*.json")):
+        data = json.loads(path.read_text())
+        scenarios[data["nodeid"]] = data
+    write = terminalreporter.write_line
+    terminalreporter.section("time budget")
+    write(f"{'part':34} {'wall':>7} {'playbooks':>9} {'site.yml':>8}  slowest task")
+    prep_file = RESULTS / "host-preparation.seconds"
+    prep = float(prep_file.read_text()) if prep_file.is_file() and os.environ.get("HPCENV_SUITE_STARTED") else 0.0
+    if prep:
+        write(f"{'host preparation (setup-host)':34} {_mmss(prep):>7}")
+    for key, seconds in sorted(_durations.items(), key=lambda kv: ("::" in kv[0], kv[0])):
+        data = scenarios.get(key, {})
+        group = "scenario " + data.get("name", key.split("::")[-1]) if "::" in key else key
+        slowest = data.get("slowest") or [["", 0]]
+        runs = data.get("playbook_runs", "")
+        passes = data.get("site_passes", "")
+        name = slowest[0][0].rsplit(" (", 1)[0]  # without the task's file and line
+        task = f"{slowest[0][1]:.0f} s {name[:70]}" if name else ""
+        write(f"{group:34} {_mmss(seconds):>7} {runs!s:>9} {passes!s:>8}  {task}")
+    started = float(os.environ.get("HPCENV_SUITE_STARTED", _session_started))
+    total = time.time() - started
+    workers = terminalreporter.config.getoption("numprocesses", None) or 1
+    write(f"{'total':34} {_mmss(total):>7}   (budget {BUDGET_MINUTES} min for CI's .ci/run; {workers} worker(s))")
+    for note in sorted(BUDGET.glob("notes-*.txt")):
+        for line in note.read_text().splitlines():
+            write(f"note: {line}")

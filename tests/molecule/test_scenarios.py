@@ -2,7 +2,13 @@
 
 Each scenario's full log is written to test-results/molecule-<scenario>.log;
 a failure shows its last lines. After each run no container or network of the
-scenario may be left behind.
+scenario may be left behind. Every playbook a scenario runs (nested ones from
+verify too) is timed by tests/harness/callback_plugins/suite_timing.py: the
+runs, the site.yml passes and the slowest tasks go to the suite's budget table
+(tests/conftest.py) and to test-results/timing-<scenario>.jsonl.
+
+The scenarios run side by side on the suite's two workers (tests/conftest.py
+puts each in a lane); leftovers of an interrupted run are swept there too.
 """
 
 from __future__ import annotations
@@ -11,46 +17,61 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-import yaml
+
+from tests.molecule.cluster import platforms, podman_names, scenarios
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "test-results"
 BIN = Path(sys.executable).parent
+CALLBACKS = ROOT / "tests" / "harness" / "callback_plugins"
+SITE_PLAYBOOKS = {"converge.yml", "site.yml"}  # a full pass of the cluster's site playbook
 pytestmark = pytest.mark.molecule
 
 
-def scenarios() -> list[str]:
-    found = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
-    # The harness self-test runs first: every other scenario stands on it.
-    return sorted(found, key=lambda s: (s != "harness", s))
+def _joined(name: str, value: str) -> str:
+    return ",".join(filter(None, [os.environ.get(name, ""), value]))
 
 
-def platforms(scenario: str) -> list[dict]:
-    return yaml.safe_load((ROOT / "molecule" / scenario / "molecule.yml").read_text())["platforms"]
-
-
-def podman_names(kind: str) -> set[str]:
-    out = subprocess.run(
-        ["podman", kind, "ls", "--format", "json"] + (["-a"] if kind == "container" else []),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    items = json.loads(out or "[]")
-    names = set()
-    for item in items:
-        name = item.get("Names") or item.get("name") or item.get("Name")
-        names.update(name if isinstance(name, list) else [name])
-    return names
+def record_budget(log_name: str, seconds: float, timing: Path) -> None:
+    """Write the scenario's line of the budget table from its playbook runs."""
+    runs = [json.loads(line) for line in timing.read_text().splitlines()] if timing.is_file() else []
+    tasks = sorted((t for run in runs for t in run["slowest"]), key=lambda t: t[1], reverse=True)
+    budget = RESULTS / "budget"
+    budget.mkdir(parents=True, exist_ok=True)
+    (budget / f"{log_name}.json").write_text(
+        json.dumps(
+            {
+                "name": log_name,
+                "nodeid": os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0],
+                "seconds": round(seconds, 1),
+                "playbook_runs": len(runs),
+                "site_passes": sum(Path(run["playbook"]).name in SITE_PLAYBOOKS for run in runs),
+                "slowest": tasks[:10],
+            },
+            indent=1,
+        )
+    )
 
 
 def run_molecule(scenario: str, log_name: str) -> None:
     RESULTS.mkdir(exist_ok=True)
     log = RESULTS / f"molecule-{log_name}.log"
-    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}", ANSIBLE_FORCE_COLOR="false", PY_COLORS="0")
+    timing = RESULTS / f"timing-{log_name}.jsonl"
+    timing.unlink(missing_ok=True)
+    env = dict(
+        os.environ,
+        PATH=f"{BIN}:{os.environ['PATH']}",
+        ANSIBLE_FORCE_COLOR="false",
+        PY_COLORS="0",
+        ANSIBLE_CALLBACK_PLUGINS=_joined("ANSIBLE_CALLBACK_PLUGINS", str(CALLBACKS)).replace(",", ":"),
+        ANSIBLE_CALLBACKS_ENABLED=_joined("ANSIBLE_CALLBACKS_ENABLED", "suite_timing"),
+        HPCENV_TIMING_LOG=str(timing),
+    )
+    started = time.time()
     with log.open("w") as fh:
         proc = subprocess.run(
             [str(BIN / "molecule"), "test", "-s", scenario],
@@ -60,6 +81,7 @@ def run_molecule(scenario: str, log_name: str) -> None:
             stderr=subprocess.STDOUT,
             check=False,
         )
+    record_budget(log_name, time.time() - started, timing)
     tail = "\n".join(log.read_text().splitlines()[-80:])
     assert proc.returncode == 0, f"molecule test -s {scenario} failed (full log: {log}):\n{tail}"
     leftovers = {p["name"] for p in platforms(scenario)} & podman_names("container")
