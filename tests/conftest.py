@@ -7,10 +7,10 @@ a change that makes the suite slower shows in its own output. The scenario
 tests write test-results/budget/<scenario>.json; scripts/test writes the host
 preparation's time.
 
-Two workers (pytest-xdist, `-n 2 --dist loadgroup`, as scripts/test runs it):
+Two workers (pytest-xdist, `-n 2 --dist loadfile`, as scripts/test runs it):
 a Molecule scenario keeps about one of the two cores busy, so two lanes of
-scenarios run side by side, each lane in order on one worker; the quick tests
-fill the gaps. Leftover containers of this suite's scenarios are swept once,
+scenarios (tests/molecule/cluster.py) run side by side, each lane in order on
+one worker; the quick tests fill the gaps. Leftover containers of this suite's scenarios are swept once,
 here in the main process, before any worker starts and after the last ends.
 """
 
@@ -35,18 +35,6 @@ BUDGET_MINUTES = 40  # CI's budget for the whole .ci/run (README: "Tests")
 sys.path.insert(0, str(ROOT / "collections"))
 os.environ.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
 
-# The two lanes, longest scenario first in each; about equal in minutes on 2 cores
-# (the budget table of the last runs; docs/testing.md). A scenario not listed runs
-# in whichever worker is free; the harness's rerun stays after its first run.
-LANES = {
-    "shared_envs": "lane-a",
-    "conda": "lane-a",
-    "harness": "lane-a",
-    "jupyter": "lane-b",
-    "mirror": "lane-b",
-    "containers": "lane-b",
-    "fresh_host": "lane-b",
-}
 _durations: dict[str, float] = defaultdict(float)
 _session_started = time.time()
 
@@ -58,31 +46,35 @@ def _group(nodeid: str) -> str:
     return nodeid if folder == "molecule" else folder
 
 
-def _lane_key(item) -> str | None:
-    if item.nodeid.startswith("tests/molecule/"):
-        return item.callspec.params["scenario"] if hasattr(item, "callspec") else "harness"
-    if item.nodeid.startswith("tests/fresh_host/"):
-        return "fresh_host"
-    return None
-
-
 def pytest_collection_modifyitems(config, items):
-    """Scenarios first, in their lanes' order; every other test after them, as collected."""
-    order = list(LANES)
-    items.sort(key=lambda item: order.index(_lane_key(item)) if _lane_key(item) in order else len(order))
-    for item in items:
-        lane = LANES.get(_lane_key(item) or "")
-        if lane:
-            item.add_marker(pytest.mark.xdist_group(lane))
+    """The scenario lanes first (each lane is one module, one worker's unit of work), then the rest."""
+    items.sort(key=lambda item: not item.nodeid.startswith("tests/molecule/test_lane_"))
 
 
 _swept = []  # the suite sweeps only when it runs scenarios (a quick gate run leaves a developer's cluster alone)
+SUITE_LOCK = Path("/run/lock/hpcenv-gpu-cluster-suite.lock")  # held by the run that owns the scenario names
 
 
 def _sweep(when: str) -> None:
+    import fcntl
+
     from tests.molecule.cluster import sweep_stale
 
-    _swept.append(when)
+    if not _swept:
+        # Another run of the suite on this machine owns the scenarios' containers: leave them.
+        fh = SUITE_LOCK.open("w")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            _swept.append("not ours")
+            (BUDGET / "notes-machine.txt").write_text(
+                "another run of the suite is running on this machine: its containers were left alone\n"
+            )
+            return
+        _swept.append(fh)  # kept open, so locked, until this process ends
+    if "not ours" in _swept:
+        return
     said = sweep_stale(when)
     if said:
         with (BUDGET / "notes-machine.txt").open("a") as fh:
@@ -91,6 +83,10 @@ def _sweep(when: str) -> None:
 
 def _runs_scenarios(nodeids) -> bool:
     return any(nodeid.startswith(("tests/molecule/", "tests/fresh_host/")) for nodeid in nodeids)
+
+
+def _runs_tests(config) -> bool:
+    return not (config.option.collectonly or config.option.setupplan or config.option.setuponly)
 
 
 def pytest_sessionstart(session):
@@ -103,13 +99,14 @@ def pytest_sessionstart(session):
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node, ids):
     """With workers: before the first scenario is handed out."""
-    if not _swept and _runs_scenarios(ids):
+    if not _swept and _runs_tests(node.config) and _runs_scenarios(ids):
         _sweep("before the scenarios")
 
 
 def pytest_collection_finish(session):
     """Without workers (-n 0): after collection, before the first test."""
-    if not hasattr(session.config, "workerinput") and not _swept and _runs_scenarios(i.nodeid for i in session.items):
+    master = not hasattr(session.config, "workerinput")
+    if master and not _swept and _runs_tests(session.config) and _runs_scenarios(i.nodeid for i in session.items):
         _sweep("before the scenarios")
 
 
@@ -129,7 +126,7 @@ def _mmss(seconds: float) -> str:
 def pytest_terminal_summary(terminalreporter):
     if not _durations:
         return
-    scenarios = {}  # test id -> what the scenario run recorded (tests/molecule/test_scenarios.py)
+    scenarios = {}  # test id -> what the scenario run recorded (tests/molecule/cluster.py)
     for path in sorted(BUDGET.glob("*.json")):
         data = json.loads(path.read_text())
         scenarios[data["nodeid"]] = data

@@ -51,3 +51,10 @@ def test_stories_use_the_roles_paths(scenario):
     for path in [folder / "verify.yml", *(folder / "verify_tasks").glob("*.yml")]:
         found = [line.strip() for line in path.read_text().splitlines() if LITERAL_PATHS.search(line)]
         assert not found, f"{path.relative_to(ROOT)} has literal paths (use verify_* from story.yml): {found}"
+
+
+def test_every_scenario_runs_in_one_lane():
+    from tests.molecule.cluster import LANES, scenarios
+
+    laned = [name for lane in LANES.values() for name in lane]
+    assert sorted(laned) == scenarios(), f"each scenario in exactly one lane of tests/molecule/cluster.py: {LANES}"

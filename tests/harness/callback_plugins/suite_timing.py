@@ -1,7 +1,7 @@
 """Record each playbook run of a test scenario for the suite's budget table.
 
 Test harness only (never shipped; galaxy.yml leaves tests/ out). Enabled by
-tests/molecule/test_scenarios.py for every ansible-playbook a scenario runs,
+tests/molecule/cluster.py (run_molecule) for every ansible-playbook a scenario runs,
 nested runs from verify included (they inherit the environment). With
 HPCENV_TIMING_LOG set, each run appends one JSON line to that file: the
 playbook, whether it ran in check mode, its wall time, and its slowest tasks.

@@ -7,7 +7,7 @@ or four `podman exec` calls (make a temporary directory, copy the module,
 run it, remove the directory) after a `podman mount`, because it never passes
 `--interactive` and so cannot take a module on standard input. Most of a
 Molecule scenario's time is that overhead. This plugin, found first through
-ANSIBLE_CONNECTION_PLUGINS (tests/molecule/test_scenarios.py sets it), is the
+ANSIBLE_CONNECTION_PLUGINS (the Molecule base config sets it), is the
 same connection with `podman exec --interactive` when there is input, so
 Ansible pipelines modules (one call each), and it mounts a container's file
 system only when a file is copied.
