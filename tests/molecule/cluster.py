@@ -74,7 +74,9 @@ def sweep_stale(when: str) -> list[str]:
             if platform.get("network"):
                 networks.add(platform["network"])
     said = []
-    stale = sorted(containers & podman_names("container"))
+    present = podman_names("container")
+    # The fresh-host test's pristine node (tests/fresh_host) is the suite's too.
+    stale = sorted(containers & present | {n for n in present if n.startswith("hpcenv-freshhost-")})
     if stale:
         subprocess.run(["podman", "rm", "-f", "-t", "0", *stale], capture_output=True, check=False)
         said.append(f"{when}: removed stale scenario containers {', '.join(stale)}")
