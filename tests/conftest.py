@@ -146,7 +146,7 @@ def pytest_terminal_summary(terminalreporter):
         name = slowest[0][0].rsplit(" (", 1)[0]  # without the task's file and line
         task = f"{slowest[0][1]:.0f} s {name[:70]}" if name else ""
         write(f"{group:34} {_mmss(seconds):>7} {runs!s:>9} {passes!s:>8}  {task}")
-    started = float(os.environ.get("HPCENV_SUITE_STARTED", _session_started))
+    started = float(os.environ.get("HPCENV_SUITE_STARTED") or _session_started)
     total = time.time() - started
     workers = terminalreporter.config.getoption("numprocesses", None) or 1
     write(f"{'total':34} {_mmss(total):>7}   (budget {BUDGET_MINUTES} min for CI's .ci/run; {workers} worker(s))")
