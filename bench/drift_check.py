@@ -82,7 +82,7 @@ def main() -> None:
         packages = len(list((first / "conda-meta").glob("*.json")))
         files = sum(len(json.loads(p.read_text())["files"]) for p in (first / "conda-meta").glob("*.json"))
         totals = []
-        for _ in range(args.rounds):
+        for _round in range(args.rounds):
             start = time.perf_counter()
             for prefix in prefixes:
                 result = run_module(

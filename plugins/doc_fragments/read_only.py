@@ -14,6 +14,7 @@ attributes:
     description: Changes nothing, so it runs the same in check mode.
   diff_mode:
     support: none
+    description: Changes nothing, so there is no diff to show.
   idempotent:
     support: full
     description: Never changes anything.

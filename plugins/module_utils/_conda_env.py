@@ -33,7 +33,7 @@ def parse_explicit(text: str) -> list[dict]:
     for line in lines[lines.index("@EXPLICIT") + 1 :]:
         if not line or line.startswith("#"):
             continue
-        url, _, digest = line.partition("#")
+        url, digest = line.partition("#")[::2]
         filename = url.rsplit("/", 1)[-1]
         match = _ARCHIVE_RE.match(filename)
         if not match or "://" not in url:
@@ -281,7 +281,7 @@ def _reason(data: dict) -> str:
     for key in ("packages_formatted", "channels_formatted"):
         value = str(data.get(key) or "").strip()
         if value and value not in message:
-            message += f"\n{key.split('_')[0]}: {value}"
+            message += f"\n{key.split('_', maxsplit=1)[0]}: {value}"
     for key in ("solver_problems", "problems"):
         if isinstance(data.get(key), list) and data[key]:
             message += "\n" + "\n".join(f"  - {problem}" for problem in data[key])

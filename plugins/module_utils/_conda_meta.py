@@ -83,7 +83,7 @@ def pip_installed(prefix: str) -> list[str]:
             with open(installer, encoding="utf-8") as fh:
                 if fh.read().strip() != "pip":
                     continue
-            name, _, version = entry[: -len(".dist-info")].partition("-")
+            name, version = entry[: -len(".dist-info")].partition("-")[::2]
             found.append(f"{_conda_env.normalize_dist(name)}=={version}")
     return sorted(found)
 

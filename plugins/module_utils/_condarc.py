@@ -436,7 +436,7 @@ def render_preserving(before_text: str, before: dict, before_finals: set, after:
         out.append(HEADER.rstrip("\n"))
     out.extend(head)
     written: set = set()
-    last_of = {key: index for index, (key, _) in enumerate(blocks)}  # YAML keeps a key's last value
+    last_of = {block[0]: index for index, block in enumerate(blocks)}  # YAML keeps a key's last value
     for index, (key, lines) in enumerate(blocks):
         lead, body = _lead_and_body(key, lines)
         if key not in after or last_of[key] != index:

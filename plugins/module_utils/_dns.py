@@ -101,10 +101,10 @@ def parse_response(data: bytes, ident: int) -> dict:
         raise DnsError("DNS message is a query, not a response")
     rcode = flags & 0x000F
     pos = 12
-    for _ in range(qdcount):
+    for _question in range(qdcount):
         pos = _skip_name(data, pos) + 4
     addresses = []
-    for _ in range(ancount):
+    for _answer in range(ancount):
         pos = _skip_name(data, pos)
         if pos + 10 > len(data):
             raise DnsError("truncated answer in DNS response")
@@ -133,7 +133,7 @@ def query(server: str, name: str, timeout: float = 2.0, port: int = 53) -> dict:
             sock.settimeout(timeout)
             sock.sendto(packet, (server, port))
             while True:
-                data, _ = sock.recvfrom(4096)
+                data = sock.recvfrom(4096)[0]
                 if len(data) >= 2 and struct.unpack(">H", data[:2])[0] == ident:
                     break
     except socket.timeout:

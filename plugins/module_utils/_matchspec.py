@@ -60,10 +60,10 @@ class Version:
         if not _VERSION_CHARS.match(version):
             raise MatchSpecError(f"version {text!r}: invalid character(s)")
         self.text = version
-        epoch, _, rest = version.rpartition("!") if "!" in version else ("0", "", version)
+        epoch, rest = version.rpartition("!")[::2] if "!" in version else ("0", version)
         if not epoch.isdigit() or "!" in rest:
             raise MatchSpecError(f"version {text!r}: the epoch must be one integer before '!'")
-        release, _, local = rest.partition("+")
+        release, local = rest.partition("+")[::2]
         if not release or "+" in local:
             raise MatchSpecError(f"version {text!r}: bad local version separator '+'")
         if release.endswith("_"):  # openssl-like 1.0.1_ keeps its trailing underscore on the last part

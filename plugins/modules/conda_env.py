@@ -20,7 +20,7 @@ description:
   - On any conda error (unsatisfiable spec, package not found, unreachable channel) it fails with conda's own
     reason; conda leaves an existing environment as it was and removes a half-created one.
 author:
-  - hpcenv.gpu_cluster contributors
+  - hpcenv.gpu_cluster contributors (@hpcenv)
 attributes:
   check_mode:
     support: full
@@ -89,6 +89,7 @@ notes:
 seealso:
   - module: hpcenv.gpu_cluster.conda_info
   - name: Building identical conda environments
+    description: Explicit spec files and how conda installs one.
     link: https://docs.conda.io/projects/conda/en/stable/user-guide/tasks/manage-environments.html#building-identical-conda-environments
 """
 
@@ -181,7 +182,7 @@ class EnvManager:
 
     def _named_prefix(self, name: str) -> str:
         try:
-            config, _, _ = _conda_meta.system_config(self.root)
+            config = _conda_meta.system_config(self.root)[0]
         except _condarc.CondarcError as exc:
             self.module.fail_json(msg=f"cannot read the system condarc to place env {name}: {exc}")
         # As conda reads them: a bare `envs_dirs:` is no list; ~ and $VARS are expanded.
@@ -315,7 +316,7 @@ def main() -> None:
                     )
                 except _lock_install.CommandFailedError as exc:
                     manager.fail(exc)
-                after_drift, _ = _lock_install.lock_drift(prefix, lock, pip_lock, p["check_files"])
+                after_drift = _lock_install.lock_drift(prefix, lock, pip_lock, p["check_files"])[0]
                 if not after_drift["in_sync"]:
                     module.fail_json(
                         msg=f"{prefix} still differs from {p['lock_file']} after install",

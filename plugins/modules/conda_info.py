@@ -17,7 +17,7 @@ description:
     C(conda) command is broken. Only O(virtual_packages=true) runs C(conda info --json).
   - Reports RV(installed=false) instead of failing when there is no conda installation at O(prefix).
 author:
-  - hpcenv.gpu_cluster contributors
+  - hpcenv.gpu_cluster contributors (@hpcenv)
 requirements:
   - PyYAML on the managed node when condarc files exist (Debian/Ubuntu package C(python3-yaml)).
 extends_documentation_fragment:

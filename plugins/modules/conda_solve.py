@@ -20,13 +20,14 @@ description:
     shared installation; scratch prefixes left by killed runs are removed first.
   - Set C(CONDA_OVERRIDE_CUDA) in the task's C(environment) to solve for another CUDA driver.
 author:
-  - hpcenv.gpu_cluster contributors
+  - hpcenv.gpu_cluster contributors (@hpcenv)
 attributes:
   check_mode:
     support: none
     description: A solve builds a prefix; run it only in normal mode.
   diff_mode:
     support: none
+    description: The scratch prefix is removed again; the lock is in the result, not on the node.
   idempotent:
     support: none
     description: Each call solves anew (the channels may have changed); callers decide when to solve.

@@ -23,7 +23,7 @@ description:
     C(disallowed_packages), C(binstar_upload), C(whitelist_channels)...); setting a key removes the same setting
     under its other names, which conda would otherwise read as a second value.
 author:
-  - hpcenv.gpu_cluster contributors
+  - hpcenv.gpu_cluster contributors (@hpcenv)
 requirements:
   - PyYAML on the managed node to read an existing file (Debian/Ubuntu package C(python3-yaml)); a new file is
     written without it.

@@ -18,7 +18,7 @@ description:
     each of those modules would report C(ok) for it. Anything it cannot decide (an owner name with no account, an
     unreadable file) counts as differing, so the role's own task runs and decides.
 author:
-  - hpcenv.gpu_cluster contributors
+  - hpcenv.gpu_cluster contributors (@hpcenv)
 extends_documentation_fragment:
   - hpcenv.gpu_cluster.read_only
 options:
@@ -272,7 +272,7 @@ def dpkg_installed(names: list[str], status_file: str | None = None) -> dict[str
         fields = {}
         for line in paragraph.splitlines():
             if line and not line[0].isspace() and ":" in line:
-                key, _, value = line.partition(":")
+                key, value = line.partition(":")[::2]
                 fields[key] = value.strip()
         name = fields.get("Package")
         # Multi-arch packages have a paragraph per architecture; any installed one will do.

@@ -18,7 +18,7 @@ description:
     such as nginx's C(resolver), spread their queries over all the servers they are given and take a
     "no such name" answer as final, so they must only get servers that agree; unreachable ones are left out too.
 author:
-  - hpcenv.gpu_cluster contributors
+  - hpcenv.gpu_cluster contributors (@hpcenv)
 extends_documentation_fragment:
   - hpcenv.gpu_cluster.read_only
 options:
@@ -46,8 +46,10 @@ notes:
     decides whether to fail or to fall back on RV(nameservers).
 seealso:
   - name: resolv.conf(5)
+    description: The resolver configuration file this module reads.
     link: https://man7.org/linux/man-pages/man5/resolv.conf.5.html
   - name: nginx resolver directive
+    description: Where the result goes (nginx needs an explicit resolver for names in proxy_pass variables).
     link: https://nginx.org/en/docs/http/ngx_http_core_module.html#resolver
 """
 

@@ -20,7 +20,7 @@ description:
   - Fails, with nvidia-smi's own message and a hint, when C(nvidia-smi) exists but does not work (driver not
     loaded, device files blocked, driver/library version mismatch after an upgrade without a reboot).
 author:
-  - hpcenv.gpu_cluster contributors
+  - hpcenv.gpu_cluster contributors (@hpcenv)
 requirements:
   - NVIDIA driver R510 or newer for RV(gpus[].compute_capability) (older C(nvidia-smi) rejects the query).
 extends_documentation_fragment:

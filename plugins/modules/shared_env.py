@@ -25,7 +25,7 @@ description:
     job, a rack-in bootstrap, an admin's C(site.yml)) take turns; a second run waits up to O(lock_timeout) seconds,
     then fails naming the holder. The kernel releases the lock of a killed run.
 author:
-  - hpcenv.gpu_cluster contributors
+  - hpcenv.gpu_cluster contributors (@hpcenv)
 attributes:
   check_mode:
     support: full
@@ -294,7 +294,7 @@ class SharedEnv:
         conda = os.path.join(self.p["root_prefix"], "bin", "conda")
         try:
             actions = _lock_install.install_lock(self.run, conda, prefix, lock_path, pip_lock, True)
-            drift, _ = _lock_install.lock_drift(prefix, packages, pip_lock, self.p["check_files"])
+            drift = _lock_install.lock_drift(prefix, packages, pip_lock, self.p["check_files"])[0]
             if not drift["in_sync"]:
                 raise RuntimeError(f"the new version still differs from the lock: {drift}")
             _read_only_for_others(prefix, *self.ids())
@@ -448,7 +448,7 @@ def _present(env: SharedEnv, result: dict) -> None:
     elif not previous.startswith(f"{env.name}-{ident}-"):
         target, reason = "", f"the active version {previous} was built from another lock"
     else:
-        drift, _ = _lock_install.lock_drift(env.path_of(previous), packages, pip_lock, p["check_files"])
+        drift = _lock_install.lock_drift(env.path_of(previous), packages, pip_lock, p["check_files"])[0]
         target, reason = (previous, "in sync with the lock") if drift["in_sync"] else ("", "its packages differ")
     result["in_sync"] = bool(previous) and target == previous and not p["rollback"]
     drift["reason"] = "" if result["in_sync"] else reason

@@ -17,18 +17,21 @@ description:
     counting as one, so a converged node stays C(changed=0).
   - With O(state=absent), removes the file (the environment is gone).
 author:
-  - hpcenv.gpu_cluster contributors
+  - hpcenv.gpu_cluster contributors (@hpcenv)
 attributes:
   check_mode:
     support: full
+    description: Reports whether the metrics file would change.
     details:
       - Writes nothing in check mode. A missing O(dir) is not an error in check mode (an earlier task of the
         same run may create it); the result says the file would be written. A report-only drift run that must
         still publish sets C(check_mode=false) on this task.
   diff_mode:
     support: full
+    description: Shows the metrics file's lines before and after.
   idempotent:
     support: full
+    description: Writes the file only when the reported state changed.
     details: The check timestamp is not part of the comparison.
 options:
   name:

@@ -19,7 +19,7 @@ description:
     or a range that starts at or below the highest real uid/gid.
   - Matches a file's entries on the whole user name (or the numeric uid), so C(ann) never matches C(joann).
 author:
-  - hpcenv.gpu_cluster contributors
+  - hpcenv.gpu_cluster contributors (@hpcenv)
 attributes:
   check_mode:
     support: full
@@ -63,6 +63,7 @@ notes:
   - A range smaller than O(count) is left alone and reported in the warnings.
 seealso:
   - name: subuid(5)
+    description: Format of /etc/subuid and /etc/subgid.
     link: https://man7.org/linux/man-pages/man5/subuid.5.html
 """
 

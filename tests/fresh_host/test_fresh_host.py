@@ -45,7 +45,7 @@ def pristine_host(tmp_path):
         IMAGE, "/sbin/init",
     )  # fmt: skip
     try:
-        for _ in range(60):  # systemd's bus appears a moment after the start
+        for _attempt in range(60):  # systemd's bus appears a moment after the start
             boot = podman("exec", name, "timeout", "90", "systemctl", "is-system-running", "--wait", check=False)
             if boot.stdout.strip() in ("running", "degraded"):
                 break

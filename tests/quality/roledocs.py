@@ -39,8 +39,8 @@ def table(role_dir: Path) -> str:
 
 
 def render(readme: str, generated: str) -> str:
-    head, _, rest = readme.partition(BEGIN)
-    _, _, tail = rest.partition(END)
+    head, rest = readme.partition(BEGIN)[::2]
+    tail = rest.partition(END)[2]
     return f"{head}{BEGIN}\n{generated}\n{END}{tail}"
 
 

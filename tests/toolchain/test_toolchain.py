@@ -49,7 +49,7 @@ def server(upstream, tmp_path_factory):
         [sys.executable, str(SERVE), "--root", str(upstream), "--port", str(port), "--bind", "127.0.0.1",
          "--log", str(log)]
     )  # fmt: skip
-    for _ in range(50):
+    for _attempt in range(50):
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
             break
@@ -156,7 +156,7 @@ def test_conda_package_is_the_vendored_release_with_its_declared_dependencies(up
 
 
 def test_installer_sha256_files_match(upstream):
-    for version, _ in build.INSTALLERS:
+    for version, _kind in build.INSTALLERS:
         script = installer(upstream, version)
         recorded = script.with_name(script.name + ".sha256").read_text().split()
         assert recorded == [hashlib.sha256(script.read_bytes()).hexdigest(), script.name]
@@ -378,7 +378,7 @@ def test_wheel_index_serves_every_pin_with_its_sha256(upstream):
         name, version = pin.split("==")
         page = (upstream / "pypi" / "simple" / name / "index.html").read_text()
         href = next(a for a in page.split('href="')[1:] if f"-{version}-" in a.split('"')[0])
-        filename, _, digest = href.split('"')[0].removeprefix("../../files/").partition("#sha256=")
+        filename, digest = href.split('"')[0].removeprefix("../../files/").partition("#sha256=")[::2]
         wheel = upstream / "pypi" / "files" / filename
         assert hashlib.sha256(wheel.read_bytes()).hexdigest() == digest, pin
 

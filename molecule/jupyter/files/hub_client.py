@@ -181,7 +181,7 @@ def session(base: str, ca: str, user: str, password: str, kernel: str) -> dict:
 
 def wait_culled(base: str, ca: str, user: str, password: str, seconds: float) -> dict:
     login(base, ca, user, password)  # token_for needs a user the hub knows: a story may be the first to log in
-    _, token = token_for(base, ca, user, password)
+    token = token_for(base, ca, user, password)[1]
     headers = {"Authorization": f"token {token}"}
     began, deadline = time.monotonic(), time.monotonic() + seconds
     while time.monotonic() < deadline:

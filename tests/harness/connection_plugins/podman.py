@@ -63,6 +63,7 @@ options:
 import shlex
 
 from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.connection import ConnectionBase
 
 from ansible_collections.containers.podman.plugins.connection.podman import Connection as PodmanConnection
 
@@ -82,7 +83,7 @@ class Connection(PodmanConnection):
 
     def exec_command(self, cmd, in_data=None, sudoable=False):
         """Run a command in the container; with input (a pipelined module), keep stdin open."""
-        super(PodmanConnection, self).exec_command(cmd, in_data=in_data, sudoable=sudoable)
+        ConnectionBase.exec_command(self, cmd, in_data=in_data, sudoable=sudoable)  # the base's part only
         args = ["exec"]
         if in_data is not None:
             args.append("--interactive")

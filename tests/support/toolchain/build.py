@@ -517,7 +517,7 @@ def base_specs(pins: dict, python: str) -> list[str]:
 
 def _base_channel(channel_dir: Path, dest: Path, pins: dict, pythons: list[str]) -> None:
     """The installer's own payload channel: the base packages for every supported Python, indexed."""
-    _, sparse = _records(channel_dir)
+    sparse = _records(channel_dir)[1]
     wanted = set()
     for python in pythons:
         specs = [rattler.MatchSpec(s) for s in base_specs(pins, python)]

@@ -55,4 +55,5 @@ echo "Installing base environment ..."
 PYTHONPATH="$payload/bootstrap" /usr/bin/python3 "$payload/bootstrap/bootstrap.py" "$payload" "$PREFIX"
 echo "installation finished."
 exit 0
+# shellcheck disable=SC2317  # the payload below is data: the shell stops at the exit above
 __PAYLOAD_BELOW__

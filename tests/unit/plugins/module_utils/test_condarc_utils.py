@@ -47,7 +47,7 @@ def test_merge_files_like_conda():
 
 
 def test_list_merge_puts_later_items_first():
-    merged, _ = _condarc.merge_files(["envs_dirs: [/a, /b]\n", "envs_dirs: [/c, /a]\n"])
+    merged = _condarc.merge_files(["envs_dirs: [/a, /b]\n", "envs_dirs: [/c, /a]\n"])[0]
     assert merged["envs_dirs"] == ["/c", "/a", "/b"]
 
 

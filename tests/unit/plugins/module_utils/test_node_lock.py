@@ -13,7 +13,9 @@ import pytest
 
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _node_lock
 
-ROOT = Path(__file__).resolve().parents[4]
+# The folder holding ansible_collections/ that this test imported the module from (the
+# checkout's collections/, or ansible-test's own collection root).
+COLLECTIONS = str(Path(_node_lock.__file__).parents[5])
 
 HOLD = """
 import sys, time
@@ -29,7 +31,7 @@ with _node_lock.NodeLock({path!r}, 5, "building shared_ml", "site.yml by admin")
 def holder(tmp_path):
     path = str(tmp_path / "node.lock")
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOLD.format(collections=str(ROOT / "collections"), path=path)],
+        [sys.executable, "-c", HOLD.format(collections=COLLECTIONS, path=path)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -40,7 +42,7 @@ def holder(tmp_path):
 
 
 def test_a_second_taker_waits_then_names_the_holder(holder):
-    path, _ = holder
+    path = holder[0]
     start = time.monotonic()
     with pytest.raises(_node_lock.LockTimeoutError) as stop, _node_lock.NodeLock(path, 1, "pruning", "drift.yml"):
         pass

@@ -7,6 +7,7 @@ double), and the expected result. Style of community.general's data-driven tests
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -15,7 +16,17 @@ from unittest import mock
 import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.common import warnings as _ansible_warnings
-from ansible.module_utils.testing import patch_module_args
+
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core 2.18 (the oldest meta/runtime.yml admits) has no such helper
+
+    @contextlib.contextmanager
+    def patch_module_args(args: dict | None = None):
+        """What 2.19's helper does on 2.18: AnsibleModule reads its args from basic._ANSIBLE_ARGS."""
+        with mock.patch.object(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}).encode()):
+            yield
+
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -8,6 +8,7 @@ commands.json gives the canned (args, rc, output) that the command double answer
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from unittest import mock
 
@@ -29,6 +30,20 @@ def recorded(name: str, count: int | None = None) -> list[dict]:
     folder = RECORDINGS / name
     steps = json.loads((folder / "commands.json").read_text())[:count]
     return [{"command": [SMI, *s["args"]], "rc": s["rc"], "out": (folder / s["output"]).read_text()} for s in steps]
+
+
+def proc_tree(name: str, into: Path) -> Path:
+    """The recording's /proc/driver/nvidia as the driver lays it out: each GPU's folder named by its bus id.
+
+    The recording keeps the bus id with '-' for ':' (a name every checkout can hold); the
+    module reads the real name, so the test restores it from the file's own Bus Location."""
+    proc = into / "proc"
+    shutil.copytree(RECORDINGS / name / "proc", proc)
+    for folder in sorted((proc / "gpus").iterdir()):
+        info = (folder / "information").read_text()
+        bus = next(line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("Bus Location:"))
+        folder.rename(folder.with_name(bus))
+    return proc
 
 
 def run(args: dict, commands: list[dict], check_mode: bool = False, smi_on_path: bool = True) -> dict:
@@ -86,9 +101,11 @@ def test_nvidia_smi_that_fails_is_a_clear_error(recording, rc, message, hint):
     assert result["cmd"] == [SMI, "-q", "-x"]
 
 
-def test_without_nvidia_smi_the_driver_proc_files_are_read():
+def test_without_nvidia_smi_the_driver_proc_files_are_read(tmp_path):
+    proc = proc_tree("h100-80gb-hbm3", tmp_path)
+    assert [p.name for p in (proc / "gpus").iterdir()] == ["0000:00:06.0"]
     with mock.patch.object(basic.AnsibleModule, "warn") as warn:
-        result = run({"proc_path": str(RECORDINGS / "h100-80gb-hbm3" / "proc")}, [], smi_on_path=False)
+        result = run({"proc_path": str(proc)}, [], smi_on_path=False)
     assert result["present"] is True
     assert result["source"] == "proc"
     assert result["driver_version"] == "580.159.04"

@@ -52,22 +52,22 @@ def test_a_commented_site_condarc_keeps_every_comment_when_one_key_changes(tmp_p
 
 def test_a_commented_out_list_item_stays_in_its_list(tmp_path):
     # ickc/dotfiles conda/.condarc: `    # - mamba` inside create_default_packages
-    _, after, _ = edit(
+    after = edit(
         tmp_path, "condarc-commented-list-item-ickc.yml", settings={"create_default_packages": ["pip", "ipykernel"]}
-    )
+    )[1]
     assert "create_default_packages:\n  - pip\n  - ipykernel\n    # - mamba\ndefault_threads: 16\n" in after
     assert after.startswith("# Managed by Ansible") and "channels:\n    - conda-forge\n    - defaults\n" in after
 
 
 def test_condas_other_names_for_keys_are_accepted(tmp_path):
     # conda/conda-docs sample condarc: disallow (disallowed_packages), binstar_upload (anaconda_upload)
-    _, after, result = edit(
+    after, result = edit(
         tmp_path, "condarc-aliases-disallow-binstar-conda-docs.yml", settings={"disallow": ["anaconda"]}
-    )
+    )[1:]
     assert not result.get("failed"), result.get("msg")
-    _, after, result = edit(
+    after, result = edit(
         tmp_path, "condarc-aliases-disallow-binstar-conda-docs.yml", settings={"anaconda_upload": False}
-    )
+    )[1:]
     assert "binstar_upload" not in after and "anaconda_upload: false" in after, "one setting, under one name"
 
 
