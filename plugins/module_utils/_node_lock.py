@@ -21,6 +21,12 @@ import socket
 import time
 
 DEFAULT_PATH = "/run/lock/hpcenv.gpu_cluster.lock"
+# The options of every module that takes the lock (documented once: doc_fragments/node_lock.py).
+ARGUMENT_SPEC = {
+    "node_lock": {"type": "path", "default": DEFAULT_PATH},
+    "lock_timeout": {"type": "int", "default": 1800},
+    "lock_by": {"type": "str", "default": ""},
+}
 
 
 class LockTimeoutError(RuntimeError):

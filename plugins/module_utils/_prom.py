@@ -3,14 +3,13 @@
 """Prometheus text exposition for node_exporter's textfile collector (private to this collection).
 
 A textfile is read by node_exporter at every scrape, so it must be replaced in one
-rename, never rewritten in place: a scrape in the middle would see half a file.
+rename, never rewritten in place: a scrape in the middle would see half a file
+(shared_env_metrics writes it with _atomic.write).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 
 _NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -56,30 +55,3 @@ def without(text: str, volatile: tuple[str, ...]) -> str:
             continue
         kept.append(line)
     return "\n".join(kept)
-
-
-def read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        return None
-
-
-def write_atomically(path: str, text: str, mode: int = 0o644) -> None:
-    """Replace PATH with TEXT in one rename (a temporary file beside it, flushed to disk first).
-
-    The temporary name ends in .tmp, which the textfile collector skips (it reads *.prom only)."""
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -29,6 +29,7 @@ requirements:
     written without it.
 extends_documentation_fragment:
   - ansible.builtin.files
+  - hpcenv.gpu_cluster.node_lock
 attributes:
   check_mode:
     support: full
@@ -82,14 +83,7 @@ options:
       - A node lock file to hold (C(flock)) while the file is written, shared with the other modules that change the
         shared conda installation (M(hpcenv.gpu_cluster.shared_env)). Not set, no lock is taken.
     type: path
-  lock_timeout:
-    description: Seconds to wait for O(node_lock) before failing with the name of its holder.
-    type: int
-    default: 1800
-  lock_by:
-    description: Who takes O(node_lock) (the playbook run), shown to a run that has to wait.
-    type: str
-    default: ""
+    default: null
 notes:
   - Validation happens before anything is written; on any problem the file is left as it was.
 seealso:
@@ -163,11 +157,10 @@ changed_keys:
 
 import contextlib
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _condarc, _node_lock
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _atomic, _condarc, _node_lock
 
 
 def _changed_keys(before: dict, before_final: set, after: dict, after_final: set) -> list[str]:
@@ -190,12 +183,9 @@ def _write(module: AnsibleModule, path: str, text: str, fresh: bool) -> None:
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
         os.makedirs(directory, mode=0o755)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".condarc.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    if fresh and module.params["mode"] is None:
-        os.chmod(tmp, 0o644)  # conda must be able to read it for every user
-    module.atomic_move(tmp, path)
+    # A new file is readable by every user (conda reads it for them); atomic_move keeps an existing one's mode.
+    mode = 0o644 if fresh and module.params["mode"] is None else None
+    _atomic.write(path, text, mode, module.atomic_move)
 
 
 def main() -> None:
@@ -207,9 +197,8 @@ def main() -> None:
             "merge": {"type": "str", "choices": ["replace", "append", "remove"], "default": "replace"},
             "final": {"type": "list", "elements": "str", "default": []},
             "validate_keys": {"type": "bool", "default": True},
-            "node_lock": {"type": "path"},
-            "lock_timeout": {"type": "int", "default": 1800},
-            "lock_by": {"type": "str", "default": ""},
+            **_node_lock.ARGUMENT_SPEC,
+            "node_lock": {"type": "path"},  # optional here: no lock is taken when it is not set
         },
         add_file_common_args=True,
         supports_check_mode=True,

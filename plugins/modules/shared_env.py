@@ -24,6 +24,8 @@ description:
   - Holds the node lock (a C(flock) on O(node_lock)) for the whole call, so runs that overlap on one node (a nightly
     job, a rack-in bootstrap, an admin's C(site.yml)) take turns; a second run waits up to O(lock_timeout) seconds,
     then fails naming the holder. The kernel releases the lock of a killed run.
+extends_documentation_fragment:
+  - hpcenv.gpu_cluster.node_lock
 author:
   - hpcenv.gpu_cluster contributors (@hpcenv)
 attributes:
@@ -79,18 +81,6 @@ options:
     description: Count a package whose files are missing from the active version as drift.
     type: bool
     default: true
-  node_lock:
-    description: The node lock file, shared by everything that changes the shared installation.
-    type: path
-    default: /run/lock/hpcenv.gpu_cluster.lock
-  lock_timeout:
-    description: Seconds to wait for the node lock before failing with the name of its holder.
-    type: int
-    default: 1800
-  lock_by:
-    description: Who takes the lock (the playbook run), shown to a run that has to wait.
-    type: str
-    default: ""
 notes:
   - Version names carry the first 12 hex digits of the SHA256 of the lock's sorted package URL and C(# pip:) lines,
     so the same lock gives the same id on every node and a reordered or re-commented lock is not a new version.
@@ -188,12 +178,11 @@ import hashlib
 import os
 import re
 import shutil
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_env, _lock_install, _node_lock
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _atomic, _conda_env, _lock_install, _node_lock
 
 MARKER = os.path.join("conda-meta", "hpcenv-complete")
 HISTORY_LENGTH = 20
@@ -203,20 +192,6 @@ _LOCK_LINE = re.compile(r"(?m)^(?:[a-z][a-z0-9+.-]*://\S+|# pip: .+)$")
 def lock_id(text: str) -> str:
     """First 12 hex digits of the SHA256 of the lock's sorted package URL and '# pip:' lines."""
     return hashlib.sha256("\n".join(sorted(_LOCK_LINE.findall(text))).encode()).hexdigest()[:12]
-
-
-def _atomic_write(path: str, text: str) -> bool:
-    """Write text to path by rename; False when it already held exactly that."""
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as fh:
-            if fh.read() == text:
-                return False
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    return True
 
 
 def _read_lines(path: str) -> list[str]:
@@ -298,7 +273,7 @@ class SharedEnv:
             if not drift["in_sync"]:
                 raise RuntimeError(f"the new version still differs from the lock: {drift}")
             _read_only_for_others(prefix, *self.ids())
-            _atomic_write(os.path.join(prefix, MARKER), f'{{"lock_id": "{version.split("-")[-2]}"}}\n')
+            _atomic.write_if_changed(os.path.join(prefix, MARKER), f'{{"lock_id": "{version.split("-")[-2]}"}}\n')
         except (_lock_install.CommandFailedError, RuntimeError, OSError) as exc:
             shutil.rmtree(prefix, ignore_errors=True)
             details = exc.details() if isinstance(exc, _lock_install.CommandFailedError) else {}
@@ -355,9 +330,7 @@ def main() -> None:
             "owner": {"type": "str", "default": "root"},
             "group": {"type": "str", "default": "root"},
             "check_files": {"type": "bool", "default": True},
-            "node_lock": {"type": "path", "default": _node_lock.DEFAULT_PATH},
-            "lock_timeout": {"type": "int", "default": 1800},
-            "lock_by": {"type": "str", "default": ""},
+            **_node_lock.ARGUMENT_SPEC,
         },
         required_if=[("state", "present", ("lock",))],
         supports_check_mode=True,
@@ -426,7 +399,7 @@ def _present(env: SharedEnv, result: dict) -> None:
     if not module.check_mode:
         for directory in (p["envs_dir"], env.versions_dir, env.locks_dir):
             os.makedirs(directory, mode=0o755, exist_ok=True)
-        result["changed"] |= _atomic_write(node_lock, text)
+        result["changed"] |= _atomic.write_if_changed(node_lock, text)
     elif not os.path.isfile(node_lock):
         result["changed"] = True
 
@@ -470,7 +443,7 @@ def _present(env: SharedEnv, result: dict) -> None:
     if new_history != history:
         result["changed"] = True
         if not module.check_mode:
-            _atomic_write(env.history_file, "".join(f"{v}\n" for v in new_history))
+            _atomic.write_if_changed(env.history_file, "".join(f"{v}\n" for v in new_history))
     doomed = env.prune(target, previous, new_history, p["keep_versions"])
     result["pruned"] = doomed
     if doomed:

@@ -116,7 +116,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _prom
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _atomic, _prom
 
 TIMESTAMP = "hpcenv_shared_env_last_check_timestamp_seconds"
 
@@ -180,7 +180,7 @@ def main() -> None:
                 path=path,
             )
     try:
-        before = _prom.read(path)
+        before = _atomic.read(path)
     except OSError as exc:
         module.fail_json(msg=f"cannot read {path}: {exc.strerror}", path=path)
     if before is None or after is None:
@@ -193,7 +193,7 @@ def main() -> None:
     if not module.check_mode:
         try:
             if after is not None:
-                _prom.write_atomically(path, after)  # the timestamp is refreshed even when nothing else changed
+                _atomic.write(path, after)  # the timestamp is refreshed even when nothing else changed
             elif before is not None:
                 os.unlink(path)
         except OSError as exc:

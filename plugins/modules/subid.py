@@ -100,11 +100,10 @@ highest_real_id:
 import grp
 import os
 import pwd
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _subid
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _atomic, _subid
 
 NOBODY = 65534
 
@@ -114,15 +113,6 @@ def _read(path: str) -> str:
         return ""
     with open(path, encoding="utf-8") as fh:
         return fh.read()
-
-
-def _write(module: AnsibleModule, path: str, text: str) -> None:
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".subid.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)
-    module.atomic_move(tmp, path)
 
 
 def highest_real_id() -> int:
@@ -201,7 +191,7 @@ def main() -> None:
     if changed and not module.check_mode:
         for kind, path in files.items():
             if after[kind] != texts[kind]:
-                _write(module, path, after[kind])
+                _atomic.write(path, after[kind], 0o644, module.atomic_move)
 
     ranges = {}
     for name, uid in users.items():
