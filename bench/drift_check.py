@@ -1,12 +1,16 @@
-"""Benchmark: the no-op drift check of one node: conda_env (check mode, lock file)
-over 5 environments of 30+ packages each.
+"""Benchmark: the no-op drift check of one node over 5 environments of 30+ packages each,
+against a lock and against the environment's specs: conda_env in check mode.
 
     .venv/bin/python -m bench.drift_check [--rounds 20]
 
 Builds one real environment with the offline toolchain (TEST DOUBLES: origin
-channel, installer, conda double), copies it to 5 prefixes, exports its lock,
-then times the module's main() in-process (no Ansible transport): that is the
-work each node does per nightly drift run. Prints per-round totals and the median.
+channel and installer; conda itself is real), copies it to 5 prefixes, exports
+its lock, then times the module's main() in-process (no Ansible transport):
+- against the lock: the records are read from conda-meta/*.json, no conda runs
+  (what shared_env does in the nightly drift check);
+- against the specs: the same, plus one run of the real conda's Python that reads
+  and matches every spec of the environment with conda's own MatchSpec.
+Prints the median per node (5 environments) of each over the rounds.
 """
 
 from __future__ import annotations
@@ -34,6 +38,17 @@ from tests.unit.plugins.modules.runner import run_module  # noqa: E402
 SPEC = ["python=3.11", "numpy>=2", "pandas", "scikit-learn", "pytorch", "ipykernel", "requests", "tqdm"]
 
 
+# The environment of every command (an isolated HOME), set once the base is installed.
+ENV: dict = {}
+
+
+def run_command(_module, argv, data=None, environ_update=None, **_kwargs):
+    """AnsibleModule.run_command for real: the bench runs the real conda."""
+    proc = subprocess.run(argv, input=data, capture_output=True, text=True, env={**ENV, **(environ_update or {})},
+                          check=False)  # fmt: skip
+    return proc.returncode, proc.stdout, proc.stderr
+
+
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format, *args):
         pass
@@ -59,6 +74,7 @@ def main() -> None:
         subprocess.run(["bash", str(installer), "-b", "-p", str(base)], check=True, capture_output=True)
         (base / ".condarc").write_text(f"channel_alias: {url}\nchannels: [conda-forge]\n")
         env = {"HOME": tmp, "PATH": "/usr/bin:/bin"}
+        ENV.update(env)
         first = Path(tmp) / "envs" / "env0"
         subprocess.run(
             [str(base / "bin" / "conda"), "create", "-y", "--json", "-p", str(first), *SPEC],
@@ -81,23 +97,30 @@ def main() -> None:
             shutil.copytree(first, prefix, symlinks=True)
         packages = len(list((first / "conda-meta").glob("*.json")))
         files = sum(len(json.loads(p.read_text())["files"]) for p in (first / "conda-meta").glob("*.json"))
-        totals = []
+        wanted = {
+            "lock": {"lock_file": str(lock)},
+            "specs": {"environment": {"channels": ["conda-forge"], "dependencies": SPEC}},
+        }
+        totals: dict = {name: [] for name in wanted}
         for _round in range(args.rounds):
-            start = time.perf_counter()
-            for prefix in prefixes:
-                result = run_module(
-                    conda_env.main,
-                    {"prefix": str(prefix), "lock_file": str(lock), "root_prefix": str(base)},
-                    check_mode=True,
-                )
-                assert result["drift"]["in_sync"], result
-            totals.append(time.perf_counter() - start)
+            for name, spec in wanted.items():
+                start = time.perf_counter()
+                for prefix in prefixes:
+                    result = run_module(
+                        conda_env.main,
+                        {"prefix": str(prefix), "root_prefix": str(base), **spec},
+                        check_mode=True,
+                        command_double=run_command,
+                    )
+                    assert result["drift"]["in_sync"], result
+                totals[name].append(time.perf_counter() - start)
     server.shutdown()
     print(f"{len(prefixes)} envs x {packages} packages ({files} files per env), in sync, check mode")
-    print(
-        f"no-op drift check per node: median {statistics.median(totals) * 1000:.1f} ms "
-        f"(min {min(totals) * 1000:.1f} ms, max {max(totals) * 1000:.1f} ms) over {args.rounds} rounds"
-    )
+    for name, times in totals.items():
+        print(
+            f"no-op drift check per node against the {name}: median {statistics.median(times) * 1000:.1f} ms "
+            f"(min {min(times) * 1000:.1f} ms, max {max(times) * 1000:.1f} ms) over {args.rounds} rounds"
+        )
 
 
 if __name__ == "__main__":

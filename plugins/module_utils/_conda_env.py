@@ -111,14 +111,14 @@ def lock_digest(text: str) -> str:
 
 def parse_environment(data) -> dict:
     """channels, conda specs, pip requirements and notes of an environment.yml mapping, read as
-    `conda env create` reads it: `nodefaults` in channels means --override-channels, and a pip:
-    section without `pip` among the dependencies gets pip added (conda warns and adds it too)."""
+    `conda env create` reads it: `nodefaults` in channels means --override-channels. The specs
+    themselves are read by the node's conda (_matchspec.ask on specs_to_ask, then with_answers)."""
     if not isinstance(data, dict):
         raise SpecError(f"an environment spec must be a mapping with 'dependencies', got {type(data).__name__}")
     deps = data.get("dependencies")
     if not isinstance(deps, list) or not deps:
         raise SpecError("the environment spec has no 'dependencies' list")
-    specs, pip, warnings = [], [], []
+    specs, pip = [], []
     for dep in deps:
         if isinstance(dep, dict) and set(dep) == {"pip"} and isinstance(dep["pip"], list):
             pip += [str(p) for p in dep["pip"]]
@@ -129,41 +129,49 @@ def parse_environment(data) -> dict:
     channels = data.get("channels") or []
     if not isinstance(channels, list):
         raise SpecError("'channels' must be a list")
-    for spec in specs:
-        try:
-            _matchspec.parse(spec)
-        except _matchspec.MatchSpecError as exc:
-            raise SpecError(str(exc)) from exc
-    if pip and not any(_matchspec.parse(s)["name"] == "pip" for s in specs):
-        specs.append("pip")
-        warnings.append("a pip: section but no 'pip' among the dependencies: pip added, as conda adds it")
     names = [str(c) for c in channels]
     return {
         "channels": [c for c in names if c != "nodefaults"],
         "override_channels": "nodefaults" in names,
         "specs": specs,
         "pip": pip,
-        "warnings": warnings,
+        "warnings": [],
     }
+
+
+def specs_to_ask(env: dict) -> list[str]:
+    """What the node's conda is asked to read for an environment: its specs, and `pip` when it
+    has a pip: section (conda adds pip when no spec names it)."""
+    return env["specs"] + (["pip"] if env["pip"] else [])
+
+
+def with_answers(env: dict, answers: list[dict], source: str) -> tuple[dict, list[dict]]:
+    """The environment as conda reads it, given conda's answers for specs_to_ask(env): every spec
+    conda refuses is an error naming it and where it comes from; a pip: section without `pip`
+    among the specs gets pip added, as conda adds it. Returns it and the answers of its specs."""
+    refused = _matchspec.refusals(answers)
+    if refused:
+        raise SpecError(f"{source}: conda refuses " + "; ".join(refused))
+    count = len(env["specs"])
+    spec_answers = list(answers[:count])
+    env = {**env, "specs": list(env["specs"]), "warnings": list(env["warnings"])}
+    if env["pip"] and not any(a.get("name") == "pip" for a in spec_answers):
+        env["specs"].append("pip")
+        spec_answers += answers[count:]
+        env["warnings"].append("a pip: section but no 'pip' among the dependencies: pip added, as conda adds it")
+    return env, spec_answers
+
+
+def channel_args(env: dict) -> list[str]:
+    """-c per channel; `nodefaults` in the file means only these channels (conda: --override-channels)."""
+    args = ["--override-channels"] if env["override_channels"] else []
+    for channel in env["channels"]:
+        args += ["-c", channel]
+    return args
 
 
 def spec_digest(environment: dict) -> str:
     return hashlib.sha256(json.dumps(environment, sort_keys=True).encode()).hexdigest()
-
-
-# ----------------------------------------------------------------------------- match specs
-
-
-def parse_spec(spec: str) -> dict:
-    """name, version and build of a conda match spec, read as conda's MatchSpec reads it (_matchspec)."""
-    try:
-        return _matchspec.parse(spec)
-    except _matchspec.MatchSpecError as exc:
-        raise SpecError(str(exc)) from exc
-
-
-def satisfies(record: dict, spec: dict) -> bool:
-    return _matchspec.matches(record, spec)
 
 
 # ----------------------------------------------------------------------------- drift
@@ -206,16 +214,17 @@ def drift_from_lock(installed: list[dict], lock: list[dict], prefix: str, check_
     return _record(missing, extra, changed, broken)
 
 
-def drift_from_specs(installed: list[dict], specs: list[str], prefix: str, check_files: bool = True) -> dict:
+def drift_from_specs(installed: list[dict], answers: list[dict], prefix: str, check_files: bool = True) -> dict:
+    """Drift of a prefix from an environment's specs, given conda's answers for them
+    (_matchspec.ask with the prefix's records): a spec with no record of its name is missing,
+    one whose record conda does not match is changed."""
     have = {r["name"]: r for r in installed}
     missing, changed = [], []
-    for text in specs:
-        spec = parse_spec(text)
-        record = have.get(spec["name"])
-        if record is None:
-            missing.append(text)
-        elif not satisfies(record, spec):
-            changed.append({"name": spec["name"], "installed": _pkg(record), "wanted": text})
+    for answer in answers:
+        if "installed" not in answer:
+            missing.append(answer["spec"])
+        elif not answer.get("match"):
+            changed.append({"name": answer["name"], "installed": answer["installed"], "wanted": answer["spec"]})
     broken = []
     if check_files:
         for name in sorted(have):

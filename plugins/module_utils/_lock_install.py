@@ -1,7 +1,8 @@
 # Copyright: hpcenv.gpu_cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Private helpers shared by the modules that run conda: run a command and say why it failed,
-compare a prefix with an explicit lock, install a lock (its conda packages, then its pip pins).
+"""Private helpers shared by the modules that run conda: the conda and pip command lines (made
+here only), run a command and say why it failed, compare a prefix with an explicit lock,
+install a lock (its conda packages, then its pip pins).
 
 No AnsibleModule here: callers pass their module's run_command and catch CommandFailedError.
 """
@@ -12,6 +13,21 @@ import os
 import signal
 
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_env, _conda_meta
+
+
+def conda_change(conda: str, action: str, prefix: str, *args: str) -> list[str]:
+    """conda ACTION (create, install, update, remove) on PREFIX: it never asks, and answers in JSON."""
+    return [conda, action, "--yes", "--json", "-p", prefix, *args]
+
+
+def conda_explicit(conda: str, prefix: str) -> list[str]:
+    """conda's explicit lock of PREFIX, with each package's md5."""
+    return [conda, "list", "--explicit", "--md5", "-p", prefix]
+
+
+def pip(python: str, action: str, *args: str) -> list[str]:
+    """pip ACTION (install, uninstall) with PYTHON: it never asks, and checks no version of its own."""
+    return [python, "-m", "pip", action, "--no-input", "--disable-pip-version-check", *args]
 
 
 class CommandFailedError(RuntimeError):
@@ -49,12 +65,17 @@ class Runner:
         self.run_command = run_command
         self.commands: list[list[str]] = []
 
-    def __call__(self, argv: list[str], cwd: str | None = None) -> dict:
+    def output(self, argv: list[str], cwd: str | None = None) -> str:
+        """What the command printed on stdout."""
         self.commands.append(argv)
         rc, out, err = self.run_command(argv, environ_update={"LC_ALL": "C"}, cwd=cwd)
         if rc != 0:
             raise CommandFailedError(argv, rc, out, err)
-        return _conda_env.json_object(out) or {}
+        return out
+
+    def __call__(self, argv: list[str], cwd: str | None = None) -> dict:
+        """The JSON object the command printed ({} when none)."""
+        return _conda_env.json_object(self.output(argv, cwd)) or {}
 
 
 def parse_lock(text: str) -> tuple[list[dict], dict]:
@@ -87,13 +108,12 @@ def install_pip_pins(run: Runner, prefix: str, pip_lock: dict) -> None:
     have = set(_conda_meta.pip_installed(prefix))
     extra = sorted(pin.split("==")[0] for pin in have - set(pip_lock["pins"]))
     if extra:
-        run([python, "-m", "pip", "uninstall", "--yes", "--no-input", "--disable-pip-version-check", *extra])
+        run(pip(python, "uninstall", "--yes", *extra))
     if set(pip_lock["pins"]) - have:
         path = os.path.join(prefix, "conda-meta", "hpcenv-pip-lock.txt")
         with open(path, "w", encoding="utf-8") as fh:
             fh.write("".join(f"{line}\n" for line in pip_lock["options"] + pip_lock["pins"]))
-        flags = ["--no-deps", "--no-input", "--disable-pip-version-check"]
-        run([python, "-m", "pip", "install", *flags, "-r", path])
+        run(pip(python, "install", "--no-deps", "-r", path))
 
 
 def install_lock(run: Runner, conda: str, prefix: str, lock_path: str, pip_lock: dict, conda_part: bool) -> dict:
@@ -101,6 +121,6 @@ def install_lock(run: Runner, conda: str, prefix: str, lock_path: str, pip_lock:
     returns LINK/UNLINK worked out from the records, since conda prints nothing for a lock."""
     before = _conda_meta.read_records_checked(prefix)[0]
     if conda_part:
-        run([conda, "create", "--yes", "--json", "-p", prefix, "--file", lock_path])
+        run(conda_change(conda, "create", prefix, "--file", lock_path))
     install_pip_pins(run, prefix, pip_lock)
     return _conda_env.actions_from_records(before, _conda_meta.read_records_checked(prefix)[0])

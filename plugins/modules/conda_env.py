@@ -14,8 +14,9 @@ description:
   - The wanted content is an C(environment.yml) (O(environment) inline, or O(environment_file)) or an explicit
     lock file (O(lock_file), the C(@EXPLICIT) format of C(conda list --explicit --md5) and of conda-lock's
     explicit render).
-  - Decides what to do by reading C(conda-meta/*.json) (and checking that each package's files are present),
-    never by running the CLI; conda runs only when something must change.
+  - Decides what to do by reading C(conda-meta/*.json) (and checking that each package's files are present) and,
+    for a spec, asking conda's own MatchSpec whether the records match; the conda CLI runs only when something
+    must change.
   - Returns a drift record (RV(drift)) against the spec or lock, also in check mode, so it doubles as a drift check.
   - On any conda error (unsatisfiable spec, package not found, unreachable channel) it fails with conda's own
     reason; conda leaves an existing environment as it was and removes a half-created one.
@@ -78,10 +79,11 @@ notes:
     a warning), the list goes to C(PREFIX/bin/python -m pip install -r) (so option lines such as C(--index-url URL)
     work) when it changes, and relative paths in it (C(-e .), C(./src)) are those of the environment file's folder.
   - C(nodefaults) in C(channels) means only the listed channels (C(--override-channels)), as in conda.
-  - Specs are matched against the installed records the way conda's MatchSpec matches them (spaces around
-    operators, C(=) fuzzy and C(==) exact, C(,) and C(|), globs, C(name[version=...,build=...]), C(channel::name),
-    trailing zeros); a toolchain test checks the module's reading against the real conda's on a table of cases.
-    Reading the records costs no conda run (milliseconds), so a converged environment is checked without conda.
+  - The specs of an environment are read and matched against the installed records by conda's own MatchSpec, in
+    one run of O(root_prefix)'s Python for all of them (well under a second), so every form conda accepts
+    (C(channel::name), C(name[build_number=...]), URLs, ...) means what it means to conda; a spec conda refuses
+    fails the task with conda's reason and the spec, before anything changes. The records themselves are read
+    from C(conda-meta/*.json), and a lock is compared without running conda at all.
   - "Explicit locks have no place for pip packages; this module reads them from comment lines that conda ignores,
     C(# pip: --index-url URL) and C(# pip: name==version), and installs exactly those pins with C(pip --no-deps)
     (extra pip-installed distributions are uninstalled). RV(pip_lock) returns such lines for an environment."
@@ -155,7 +157,7 @@ actions:
   returned: when conda ran
   type: dict
 cmd:
-  description: The commands run.
+  description: The conda and pip commands run (reading the specs with conda's Python is not one of them).
   returned: always
   type: list
   elements: list
@@ -165,7 +167,13 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_env, _conda_meta, _condarc, _lock_install
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import (
+    _conda_env,
+    _conda_meta,
+    _condarc,
+    _lock_install,
+    _matchspec,
+)
 
 PIP_MARKER = "hpcenv-pip-requirements.txt"
 
@@ -242,19 +250,23 @@ def _load_environment(manager: EnvManager) -> dict:
         env = _conda_env.parse_environment(data)
     except _conda_env.SpecError as exc:
         manager.module.fail_json(msg=f"environment spec: {exc}")
-    for warning in env["warnings"]:
-        manager.module.warn(f"{p['environment_file'] or 'environment'}: {warning}")
+    env["source"] = p["environment_file"] or "environment"
     # Like conda env create: a pip: section's relative paths (-e ., ./src) are the file's folder's.
     env["pip_dir"] = os.path.dirname(os.path.abspath(p["environment_file"])) if p["environment_file"] else None
     return env
 
 
-def _channel_args(env: dict) -> list[str]:
-    """-c per channel; `nodefaults` in the file means only these channels (conda: --override-channels)."""
-    args = ["--override-channels"] if env["override_channels"] else []
-    for channel in env["channels"]:
-        args += ["-c", channel]
-    return args
+def _read_specs(manager: EnvManager, env: dict, installed: list[dict]) -> tuple[dict, list[dict]]:
+    """The node's conda reads the specs and matches them with the installed records (one call)."""
+    try:
+        python = _matchspec.python_of(manager.root)
+        answers = _matchspec.ask(manager.module.run_command, python, _conda_env.specs_to_ask(env), installed)
+        env, answers = _conda_env.with_answers(env, answers, env["source"])
+    except (_matchspec.MatchSpecError, _conda_env.SpecError) as exc:
+        manager.module.fail_json(msg=f"environment spec: {exc}")
+    for warning in env["warnings"]:
+        manager.module.warn(f"{env['source']}: {warning}")
+    return env, answers
 
 
 def main() -> None:
@@ -290,7 +302,7 @@ def main() -> None:
         if manager.exists():
             result["changed"] = True
             if not module.check_mode:
-                manager.run([manager.executable(), "remove", "--all", "--yes", "--json", "-p", prefix])
+                manager.run(_lock_install.conda_change(manager.executable(), "remove", prefix, "--all"))
         result.update(drift=drift, packages=[] if not module.check_mode else _summary(before))
         if module._diff:
             result["diff"] = {"before": _conda_env.package_lines(before), "after": ""}
@@ -325,24 +337,24 @@ def main() -> None:
                     )
         result["pip_lock"] = pip_lock["options"] + pip_lock["pins"]
     else:
-        env = _load_environment(manager)
-        drift = _conda_env.drift_from_specs(before, env["specs"], prefix, p["check_files"])
+        env, answers = _read_specs(manager, _load_environment(manager), before)
+        drift = _conda_env.drift_from_specs(before, answers, prefix, p["check_files"])
         unreadable = _conda_meta.read_records_checked(prefix)[1]
         if unreadable:  # records conda wrote but nobody can read: rebuild rather than trust them
             drift.update(unreadable=unreadable, in_sync=False)
         wanted_lines = _conda_env.package_lines(before) + "".join(f"+ {s}\n" for s in drift["missing"])
         exe = manager.executable() if (not drift["in_sync"] or p["state"] == "latest") else None
-        channels = _channel_args(env)
+        channels = _conda_env.channel_args(env)
         if not manager.exists() or drift["broken"] or unreadable:
             result["changed"] = True
             if not module.check_mode:
-                manager.run([exe, "create", "--yes", "--json", "-p", prefix, *channels, *env["specs"]])
+                manager.run(_lock_install.conda_change(exe, "create", prefix, *channels, *env["specs"]))
         elif not drift["in_sync"]:
             result["changed"] = True
             if not module.check_mode:
-                manager.run([exe, "install", "--yes", "--json", "-p", prefix, *channels, *env["specs"]])
+                manager.run(_lock_install.conda_change(exe, "install", prefix, *channels, *env["specs"]))
         if p["state"] == "latest" and manager.exists() and not module.check_mode:
-            data = manager.run([exe, "update", "--all", "--yes", "--json", "-p", prefix, *channels])
+            data = manager.run(_lock_install.conda_change(exe, "update", prefix, "--all", *channels))
             result["changed"] = result["changed"] or bool(data.get("actions"))
         if env["pip"]:
             result["changed"] = _pip(manager, env["pip"], env["pip_dir"]) or result["changed"]
@@ -383,7 +395,7 @@ def _pip(manager: EnvManager, requirements: list[str], workdir: str | None) -> b
         pending = marker + ".new"
         with open(pending, "w", encoding="utf-8") as fh:
             fh.write(wanted)
-        argv = [python, "-m", "pip", "install", "--no-input", "--disable-pip-version-check", "-r", pending]
+        argv = _lock_install.pip(python, "install", "-r", pending)
         try:
             manager.runner(argv, cwd=workdir)
         except _lock_install.CommandFailedError as exc:

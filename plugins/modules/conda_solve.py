@@ -18,13 +18,23 @@ description:
     on every node with M(hpcenv.gpu_cluster.shared_env).
   - Holds the node lock (O(node_lock)) while it uses the shared package cache, like every module that changes the
     shared installation; scratch prefixes left by killed runs are removed first.
+  - The node's conda reads the specs first, with conda's own MatchSpec in one run of O(root_prefix)'s Python. A spec
+    conda refuses fails the task with conda's reason, the spec and O(source), before anything is built. In check
+    mode that reading is all it does, so a drift check names a bad spec without solving.
+  - C(nodefaults) in C(channels) means only the listed channels (C(--override-channels)), as in conda and in
+    M(hpcenv.gpu_cluster.conda_env).
   - Set C(CONDA_OVERRIDE_CUDA) in the task's C(environment) to solve for another CUDA driver.
+extends_documentation_fragment:
+  - hpcenv.gpu_cluster.node_lock
 author:
   - hpcenv.gpu_cluster contributors (@hpcenv)
 attributes:
   check_mode:
-    support: none
-    description: A solve builds a prefix; run it only in normal mode.
+    support: partial
+    description: Can run in check mode and checks the spec without solving it.
+    details:
+      - Reads the specs with the node's conda and reports any it refuses; solves nothing and returns no RV(lock).
+      - Where conda is not installed yet, says so in RV(msg) and checks nothing.
   diff_mode:
     support: none
     description: The scratch prefix is removed again; the lock is in the result, not on the node.
@@ -36,6 +46,10 @@ options:
     description: An C(environment.yml) as a mapping (C(channels), C(dependencies), an optional C(pip:) list).
     type: dict
     required: true
+  source:
+    description: Where O(environment) comes from (an C(environment.yml) path, an inventory variable), named in errors.
+    type: str
+    default: environment
   scratch_dir:
     description: Where the scratch prefixes are made (on the same file system as the package cache, so conda hardlinks).
     type: path
@@ -44,18 +58,6 @@ options:
     description: The conda installation whose C(bin/conda) solves.
     type: path
     default: /opt/conda
-  node_lock:
-    description: The node lock file, shared by everything that changes the shared installation.
-    type: path
-    default: /run/lock/hpcenv.gpu_cluster.lock
-  lock_timeout:
-    description: Seconds to wait for the node lock before failing with the name of its holder.
-    type: int
-    default: 1800
-  lock_by:
-    description: Who takes the lock (the playbook run), shown to a run that has to wait.
-    type: str
-    default: ""
 seealso:
   - module: hpcenv.gpu_cluster.shared_env
   - module: hpcenv.gpu_cluster.conda_env
@@ -98,8 +100,13 @@ pip_lock:
   elements: str
 waited:
   description: Seconds spent waiting for the node lock.
-  returned: always
+  returned: when it solved
   type: float
+msg:
+  description: In check mode, what was checked.
+  returned: check mode
+  type: str
+  sample: "3 match specs read by /opt/conda/bin/python's conda: nothing refused"
 cmd:
   description: The commands run.
   returned: always
@@ -117,6 +124,7 @@ from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import (
     _conda_env,
     _conda_meta,
     _lock_install,
+    _matchspec,
     _node_lock,
 )
 
@@ -127,22 +135,34 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "environment": {"type": "dict", "required": True},
+            "source": {"type": "str", "default": "environment"},
             "scratch_dir": {"type": "path", "required": True},
             "root_prefix": {"type": "path", "default": "/opt/conda"},
-            "node_lock": {"type": "path", "default": _node_lock.DEFAULT_PATH},
-            "lock_timeout": {"type": "int", "default": 1800},
-            "lock_by": {"type": "str", "default": ""},
+            **_node_lock.ARGUMENT_SPEC,
         },
-        supports_check_mode=False,
+        supports_check_mode=True,
     )
     p = module.params
+    python = _matchspec.python_of(p["root_prefix"])
+    conda = os.path.join(p["root_prefix"], "bin", "conda")
     try:
         env = _conda_env.parse_environment(p["environment"])
     except _conda_env.SpecError as exc:
-        module.fail_json(msg=f"environment spec: {exc}")
-    conda = os.path.join(p["root_prefix"], "bin", "conda")
+        module.fail_json(msg=f"environment spec: {p['source']}: {exc}")
     if not os.path.exists(conda):
+        if module.check_mode:
+            module.exit_json(changed=False, cmd=[], msg=f"{conda} not found: the specs are read once it is installed")
         module.fail_json(msg=f"{conda} not found: install conda (hpcenv.gpu_cluster.conda) first")
+    try:
+        answers = _matchspec.ask(module.run_command, python, _conda_env.specs_to_ask(env))
+        env = _conda_env.with_answers(env, answers, p["source"])[0]
+    except (_conda_env.SpecError, _matchspec.MatchSpecError) as exc:
+        module.fail_json(msg=f"environment spec: {exc}")
+    for warning in env["warnings"]:
+        module.warn(f"{p['source']}: {warning}")
+    if module.check_mode:
+        count = len(env["specs"])
+        module.exit_json(changed=False, cmd=[], msg=f"{count} match specs read by {python}'s conda: nothing refused")
     run = _lock_install.Runner(module.run_command)
     result = {"changed": False, "cmd": run.commands}
     try:
@@ -164,20 +184,14 @@ def _solve(run: _lock_install.Runner, conda: str, env: dict, scratch_dir: str) -
     prefix = tempfile.mkdtemp(dir=scratch_dir, prefix=SCRATCH_PREFIX)
     os.rmdir(prefix)  # conda creates it
     try:
-        channels = [arg for channel in env["channels"] for arg in ("-c", channel)]
-        run([conda, "create", "--yes", "--json", "-p", prefix, *channels, *env["specs"]])
+        run(_lock_install.conda_change(conda, "create", prefix, *_conda_env.channel_args(env), *env["specs"]))
         if env["pip"]:
             requirements = os.path.join(prefix, "conda-meta", "hpcenv-pip-requirements.txt")
             with open(requirements, "w", encoding="utf-8") as fh:
                 fh.write("".join(f"{line}\n" for line in env["pip"]))
             python = os.path.join(prefix, "bin", "python")
-            run([python, "-m", "pip", "install", "--no-input", "--disable-pip-version-check", "-r", requirements])
-        rc, explicit, err = run.run_command(
-            [conda, "list", "--explicit", "--md5", "-p", prefix], environ_update={"LC_ALL": "C"}
-        )
-        run.commands.append([conda, "list", "--explicit", "--md5", "-p", prefix])
-        if rc != 0:
-            raise _lock_install.CommandFailedError(run.commands[-1], rc, explicit, err)
+            run(_lock_install.pip(python, "install", "-r", requirements))
+        explicit = run.output(_lock_install.conda_explicit(conda, prefix))
         pins = _conda_meta.pip_installed(prefix) if env["pip"] else []
         pip_lock = _conda_env.pip_options(env["pip"]) + pins
         packages = [

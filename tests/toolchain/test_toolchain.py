@@ -22,7 +22,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support import matchspec_table
 from tests.support.toolchain import build
+from tests.unit.plugins import matchspec_double
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.toolchain
@@ -394,35 +396,12 @@ def test_missing_conda_source_names_the_file_and_where_it_comes_from(monkeypatch
 
 # ----------------------------------------------------------------------------- the MatchSpec table
 
-ASK_CONDA = """
-import json, sys
-from conda.models.match_spec import MatchSpec
-from conda.models.records import PackageRecord
-answers = []
-for case in json.load(sys.stdin):
-    name, version, build = case["record"]
-    record = PackageRecord(name=name, version=version, build=build, build_number=0,
-                           channel="conda-forge", subdir="linux-64", fn=f"{name}-{version}-{build}.conda")
-    try:
-        answers.append(MatchSpec(case["spec"]).match(record))
-    except Exception:
-        answers.append("error")
-print(json.dumps(answers))
-"""
-
 
 def test_the_matchspec_table_is_what_the_real_conda_answers(base, env):
-    """Every row of the unit tests' match spec table (fixtures/matchspec/cases.yaml), asked of conda itself."""
-    table = ROOT / "tests" / "unit" / "plugins" / "module_utils" / "fixtures" / "matchspec" / "cases.yaml"
-    cases = yaml.safe_load(table.read_text())
-    proc = subprocess.run(
-        [str(base / "bin" / "python"), "-c", ASK_CONDA],
-        input=json.dumps(cases),
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    answers = json.loads(proc.stdout)
-    differing = [(c["spec"], c["record"], c["conda"], a) for c, a in zip(cases, answers) if c["conda"] != a]
+    """Every row of the match spec table that the unit tests replay (fixtures/matchspec/cases.yaml),
+    asked of conda itself with the collection's own _matchspec.SCRIPT."""
+    rows = matchspec_double.TABLE
+    answers = matchspec_table.real_answers(base, rows, env)
+    differing = [(r["spec"], r["record"], matchspec_table.recorded(r), a) for r, a in zip(rows, answers)
+                 if matchspec_table.recorded(r) != a]  # fmt: skip
     assert not differing, f"the table says, conda answers: {differing}"

@@ -17,6 +17,8 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.common import warnings as _ansible_warnings
 
+from .. import matchspec_double
+
 try:
     from ansible.module_utils.testing import patch_module_args
 except ImportError:  # ansible-core 2.18 (the oldest meta/runtime.yml admits) has no such helper
@@ -47,7 +49,11 @@ def _fail_json(self, msg, **kwargs):
 
 
 class CommandDouble:
-    """TEST DOUBLE of AnsibleModule.run_command: expected argv -> canned (rc, stdout, stderr)."""
+    """TEST DOUBLE of AnsibleModule.run_command: expected argv -> canned (rc, stdout, stderr).
+
+    conda's Python reading match specs (_matchspec.SCRIPT) is answered from the table recorded
+    from the real conda (matchspec_double), wherever it comes; it is not one of the expected
+    commands and not in `calls`."""
 
     def __init__(self, expected: list[dict], effects_root: str | None = None):
         self.expected = list(expected)
@@ -56,6 +62,8 @@ class CommandDouble:
 
     def __call__(self, args, **kwargs):
         argv = [str(a) for a in args]
+        if matchspec_double.is_matchspec_call(argv):
+            return matchspec_double.reply(kwargs)
         self.calls.append(argv)
         assert self.expected, f"unexpected command: {argv}"
         step = self.expected.pop(0)

@@ -1,8 +1,9 @@
 """Unit tests for hpcenv.gpu_cluster.conda_solve.
 
-conda is a TEST DOUBLE here: `create` writes one record per spec (as linking would) and
+conda is a TEST DOUBLE here: `create` writes one record per spec (as linking would),
 `list --explicit --md5` replays the output recorded from the real conda 26.7.1
-(fixtures/conda-26.7.1/list-explicit-md5.txt).
+(fixtures/conda-26.7.1/list-explicit-md5.txt) and its reading of the specs is replayed from
+the table recorded from it (matchspec_double).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _node_lock
 from ansible_collections.hpcenv.gpu_cluster.plugins.modules import conda_solve
 
+from .. import matchspec_double
 from .runner import FIXTURES, run_module
 
 EXPLICIT = (FIXTURES / "conda-26.7.1" / "list-explicit-md5.txt").read_text()
@@ -24,6 +26,8 @@ class FakeConda:
 
     def __call__(self, args, **kwargs):
         argv = [str(a) for a in args]
+        if matchspec_double.is_matchspec_call(argv):
+            return matchspec_double.reply(kwargs)
         self.calls.append(argv)
         if argv[1] == "create":
             prefix = Path(argv[argv.index("-p") + 1])
@@ -44,17 +48,19 @@ class FakeConda:
         raise AssertionError(f"unexpected command {argv}")
 
 
-def solve(tmp_path, environment: dict, double=None) -> dict:
+def solve(tmp_path, environment: dict, double=None, check_mode=False, **more) -> dict:
     (tmp_path / "conda" / "bin").mkdir(parents=True, exist_ok=True)
     (tmp_path / "conda" / "bin" / "conda").write_text("")
+    (tmp_path / "conda" / "bin" / "python").write_text("")
     args = {
         "environment": environment,
         "scratch_dir": str(tmp_path / "staging"),
         "root_prefix": str(tmp_path / "conda"),
         "node_lock": str(tmp_path / "node.lock"),
         "lock_timeout": 1,
+        **more,
     }
-    return run_module(conda_solve.main, args, command_double=double or FakeConda())
+    return run_module(conda_solve.main, args, command_double=double or FakeConda(), check_mode=check_mode)
 
 
 def test_a_spec_becomes_an_explicit_lock_and_the_scratch_prefix_goes(tmp_path):
@@ -80,7 +86,9 @@ def test_the_pip_section_becomes_pip_lines(tmp_path):
 
 
 def test_a_failed_solve_says_why_and_leaves_nothing(tmp_path):
-    def failing(*args, **kwargs):
+    def failing(_module, argv, **kwargs):  # bound as AnsibleModule.run_command
+        if matchspec_double.is_matchspec_call(argv):
+            return matchspec_double.reply(kwargs)
         return 1, (FIXTURES / "conda-26.7.1" / "create-unsatisfiable.json").read_text(), ""
 
     result = solve(tmp_path, {"dependencies": ["numpy>=2", "numba=0.58.1"]}, double=failing)
@@ -92,3 +100,40 @@ def test_it_waits_for_the_node_lock(tmp_path):
     with _node_lock.NodeLock(str(tmp_path / "node.lock"), 1, "building shared_ml", "site.yml"):
         result = solve(tmp_path, {"dependencies": ["six"]})
     assert result["failed"] and "building shared_ml for site.yml" in result["msg"]
+
+
+def test_nodefaults_means_only_the_listed_channels_as_in_conda_env(tmp_path):
+    result = solve(tmp_path, {"channels": ["conda-forge", "nodefaults"], "dependencies": ["python=3.11"]})
+    assert result["_commands"][0][-4:] == ["--override-channels", "-c", "conda-forge", "python=3.11"]
+
+
+def test_check_mode_reads_the_specs_with_conda_and_solves_nothing(tmp_path):
+    double = FakeConda()
+    result = solve(tmp_path, {"dependencies": ["python >= 3.8", {"pip": ["mlflow"]}]}, double=double, check_mode=True)
+    assert not result.get("failed") and result["changed"] is False and "lock" not in result
+    assert result["msg"].endswith("'s conda: nothing refused") and double.calls == []
+    assert result["_warnings"] == [
+        "environment: a pip: section but no 'pip' among the dependencies: pip added, as conda adds it"
+    ]
+    assert not (tmp_path / "staging").exists()
+
+
+def test_a_spec_conda_refuses_names_the_spec_and_the_file_in_check_mode_too(tmp_path):
+    for check_mode in (True, False):
+        double = FakeConda()
+        environment = {"dependencies": ["python=3.11", "cudatoolkit >= 10."]}
+        result = solve(tmp_path, environment, double=double, check_mode=check_mode, source="envs/ml.yml")
+        assert result["failed"] and double.calls == []
+        assert result["msg"] == (
+            "environment spec: envs/ml.yml: conda refuses 'cudatoolkit >= 10.': InvalidMatchSpec: "
+            "Invalid spec 'cudatoolkit >= 10.': Invalid version '10.': empty version component"
+        )
+
+
+def test_check_mode_before_conda_is_installed_says_so(tmp_path):
+    args = {"environment": {"dependencies": ["six"]}, "scratch_dir": str(tmp_path / "s"), "root_prefix": str(tmp_path)}
+    result = run_module(conda_solve.main, args, check_mode=True)
+    assert (
+        not result.get("failed")
+        and result["msg"] == f"{tmp_path}/bin/conda not found: the specs are read once it is installed"
+    )

@@ -99,6 +99,7 @@ def test_named_envs_are_placed_as_conda_places_them(tmp_path, fixture, user, wan
     (tmp_path / "etc" / "conda" / ".condarc").write_text(text(fixture))
     (tmp_path / "conda" / "bin").mkdir(parents=True)
     (tmp_path / "conda" / "bin" / "conda").write_text("")
+    (tmp_path / "conda" / "bin" / "python").write_text("")
     args = {"name": "tools", "environment": {"dependencies": ["six"]}, "root_prefix": str(tmp_path / "conda")}
     with (
         mock.patch.object(_conda_meta, "SYSTEM_CONDARC_BASES", (str(tmp_path / "etc" / "conda"),)),
