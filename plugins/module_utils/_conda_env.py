@@ -224,7 +224,10 @@ def drift_from_specs(installed: list[dict], answers: list[dict], prefix: str, ch
         if "installed" not in answer:
             missing.append(answer["spec"])
         elif not answer.get("match"):
-            changed.append({"name": answer["name"], "installed": answer["installed"], "wanted": answer["spec"]})
+            entry = {"name": answer["name"], "installed": answer["installed"], "wanted": answer["spec"]}
+            if answer.get("match_error"):  # conda could not compare the record: it is not in order either
+                entry["reason"] = answer["match_error"]
+            changed.append(entry)
     broken = []
     if check_files:
         for name in sorted(have):

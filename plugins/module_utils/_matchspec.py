@@ -19,7 +19,8 @@ import os
 # Run by the Python of the node's conda installation: a JSON request on stdin
 # ({"specs": [...], "records": [conda-meta records]}), a JSON list on stdout, one answer per
 # spec: {"spec", "name"} and, where a record of that name is given, "installed" (its
-# name-version-build) and "match"; or {"spec", "error"} when conda refuses the spec.
+# name-version-build) and "match" (or "match_error", when conda cannot compare that record);
+# or {"spec", "error"} when conda refuses the spec.
 SCRIPT = r"""
 import json, sys
 from conda.models.match_spec import MatchSpec
@@ -28,21 +29,25 @@ installed = {record["name"]: record for record in request.get("records") or []}
 answers = []
 for text in request["specs"]:
     answer = {"spec": text}
+    answers.append(answer)
     try:
         spec = MatchSpec(text)
-        answer["name"] = spec.name
-        record = installed.get(spec.name)
-        if record is not None:
-            answer["installed"] = "%s-%s-%s" % (record["name"], record["version"], record["build"])
-            answer["match"] = bool(spec.match(record))
     except Exception as exc:
         answer["error"] = "%s: %s" % (type(exc).__name__, str(exc).strip())
-    answers.append(answer)
+        continue
+    answer["name"] = spec.name
+    record = installed.get(spec.name)
+    if record is not None:
+        answer["installed"] = "%s-%s-%s" % (record["name"], record["version"], record["build"])
+        try:
+            answer["match"] = bool(spec.match(record))
+        except Exception as exc:
+            answer["match_error"] = "%s: %s" % (type(exc).__name__, str(exc).strip())
 json.dump(answers, sys.stdout)
 """
 
-# What a conda-meta record says about the package, without its file lists (conda's
-# PackageRecord fields that a match spec can name).
+# The fields of a conda-meta record that a match spec can name (conda's MatchSpec.FIELD_NAMES
+# that records carry); file lists and dependencies stay out of the request.
 RECORD_FIELDS = (
     "name",
     "version",
@@ -58,11 +63,6 @@ RECORD_FIELDS = (
     "license_family",
     "features",
     "track_features",
-    "depends",
-    "constrains",
-    "noarch",
-    "timestamp",
-    "size",
 )
 
 

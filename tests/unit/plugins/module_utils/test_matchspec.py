@@ -32,7 +32,7 @@ def python(tmp_path):
     return str(path)
 
 
-def test_one_call_reads_every_spec_against_the_records_without_their_file_lists(python):
+def test_one_call_reads_every_spec_against_the_records_without_their_file_lists_and_dependencies(python):
     run = Recorder()
     numpy = {"name": "numpy", "version": "1.9", "build": "py27_0", "files": ["lib/a.py"] * 1000, "depends": []}
     answers = _matchspec.ask(run, python, ["numpy >=1.8,<2", "python >= 3.8"], [numpy])
@@ -44,7 +44,7 @@ def test_one_call_reads_every_spec_against_the_records_without_their_file_lists(
     assert argv == [python, "-c", _matchspec.SCRIPT] and kwargs["environ_update"] == {"LC_ALL": "C"}
     sent = json.loads(kwargs["data"])
     assert sent["specs"] == ["numpy >=1.8,<2", "python >= 3.8"]
-    assert sent["records"] == [{"name": "numpy", "version": "1.9", "build": "py27_0", "depends": []}]
+    assert sent["records"] == [{"name": "numpy", "version": "1.9", "build": "py27_0"}]
 
 
 def test_no_specs_no_call(python):
@@ -112,3 +112,13 @@ def test_each_spec_means_what_it_means_to_conda(python, row):
 )
 def test_the_classes_a_hand_copy_got_wrong_are_in_the_table(spec, conda):
     assert any(r["spec"] == spec and r["conda"] is conda for r in ROWS), f"{spec} (conda: {conda}) is not recorded"
+
+
+def test_a_record_conda_cannot_compare_is_drift_with_condas_reason():
+    """SCRIPT's answer when MatchSpec.match raises on a record (a hand-edited conda-meta file)."""
+    answer = {"spec": "numpy", "name": "numpy", "installed": "numpy-1.9-x", "match_error": "TypeError: ..."}
+    drift = _conda_env.drift_from_specs([], [answer], "/nonexistent", check_files=False)
+    assert drift["changed"] == [
+        {"name": "numpy", "installed": "numpy-1.9-x", "wanted": "numpy", "reason": "TypeError: ..."}
+    ]
+    assert not drift["in_sync"]
