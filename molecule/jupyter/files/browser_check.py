@@ -200,9 +200,19 @@ class Visit:
 
     def stop_server(self, base: str) -> None:
         self.driver.get(f"{base}hub/home")
-        self.clickable("#stop").click()
+        self.wait().until(lambda d: d.execute_script("return document.readyState") == "complete")
         # While the server runs the page offers "Stop My Server" and "My Server"; once it stopped, "Start My Server".
-        self.wait(120).until(ec.invisibility_of_element_located((By.CSS_SELECTOR, "#stop")))
+        # A click that lands before the page's script has bound the button does nothing (seen once in CI:
+        # the button still there 120 s later), so a button still there after a minute is clicked again.
+        for attempt in range(1, 4):
+            self.clickable("#stop").click()
+            try:
+                self.wait(60).until(ec.invisibility_of_element_located((By.CSS_SELECTOR, "#stop")))
+                break
+            except TimeoutException:
+                if attempt == 3:
+                    raise
+        self.seen["stop_clicks"] = attempt
         self.wait(30).until(lambda d: "Start" in d.find_element(By.CSS_SELECTOR, "#start").text)
         self.seen["control_panel_after_stop"] = self.driver.find_element(By.CSS_SELECTOR, "#start").text.strip()
         self.shot("server-stopped")
