@@ -170,10 +170,6 @@ def channel_args(env: dict) -> list[str]:
     return args
 
 
-def spec_digest(environment: dict) -> str:
-    return hashlib.sha256(json.dumps(environment, sort_keys=True).encode()).hexdigest()
-
-
 # ----------------------------------------------------------------------------- drift
 
 
