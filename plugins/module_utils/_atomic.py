@@ -24,11 +24,12 @@ def read(path: str) -> str | None:
         return None
 
 
-def write(path: str, text: str, mode: int | None = 0o644, move=None) -> None:
+def write(path: str, text: str, mode: int | None = 0o644, move=None, owner: tuple[int, int] | None = None) -> None:
     """Replace PATH with TEXT in one rename.
 
     mode: the new file's mode (None: leave it to MOVE, e.g. AnsibleModule.atomic_move, which keeps an
     existing file's mode, owner and SELinux context). move(src, dest): the rename, os.replace by default.
+    owner: (uid, gid) the file gets before the rename (-1 keeps the writer's).
     """
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
@@ -37,6 +38,8 @@ def write(path: str, text: str, mode: int | None = 0o644, move=None) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        if owner is not None:
+            os.chown(tmp, *owner)
         if mode is not None:
             os.chmod(tmp, mode)
         (move or os.replace)(tmp, path)
