@@ -87,6 +87,12 @@ options:
       src:
         description: The target of a V(link), exactly as C(readlink) prints it.
         type: str
+      validate:
+        description:
+          - A command that checks new content before it replaces the file, with C(%s) for the temporary file's path
+            (as in M(ansible.builtin.template)); run without a shell. When it fails, the file stays as it was and the
+            module fails with the command's output.
+        type: str
 notes:
   - SELinux contexts and file attributes (C(chattr)) are left as they are.
 seealso:
@@ -140,6 +146,7 @@ changed_paths:
 import grp
 import os
 import pwd
+import shlex
 import shutil
 import stat
 
@@ -157,6 +164,7 @@ ENTRY_SPEC = {
     "force": {"type": "bool", "default": True},
     "follow": {"type": "bool"},
     "src": {"type": "str"},
+    "validate": {"type": "str"},
 }
 
 
@@ -207,6 +215,8 @@ def validate(want: dict) -> None:
         raise PathError(f"src is only for state=link, not {state}")
     if want.get("content") is not None and state != "file":
         raise PathError(f"content is only for state=file, not {state}")
+    if want.get("validate") is not None and (want.get("content") is None or "%s" not in want["validate"]):
+        raise PathError("validate needs content, and %s in the command for the file to check")
 
 
 class Paths:
@@ -330,8 +340,7 @@ class Paths:
             self._replace(path, want, content, exists)
         return True
 
-    @staticmethod
-    def _replace(path: str, want: dict, content: str, exists: bool) -> None:
+    def _replace(self, path: str, want: dict, content: str, exists: bool) -> None:
         """Write CONTENT in one rename; the temporary file has the final owner and mode before it.
 
         What the entry does not set is kept from the file it replaces (a new file: the module's user, 0644
@@ -346,7 +355,19 @@ class Paths:
         parent = os.path.dirname(path)
         if not os.path.isdir(parent):
             os.makedirs(parent, mode=0o755)
-        _atomic.write(path, content, mode, owner=(uid, gid))
+        _atomic.write(path, content, mode, owner=(uid, gid), move=self._validated_move(want.get("validate")))
+
+    def _validated_move(self, validate: str | None):
+        """os.replace, after VALIDATE (if any) accepted the temporary file."""
+
+        def move(tmp: str, dest: str) -> None:
+            if validate:
+                rc, out, err = self.module.run_command(shlex.split(validate % tmp))
+                if rc != 0:
+                    raise PathError(f"{validate % tmp} refused the new content (rc {rc}): {(err or out).strip()}")
+            os.replace(tmp, dest)
+
+        return move
 
 
 def _read(path: str) -> bytes:

@@ -6,6 +6,7 @@ import grp
 import os
 import pwd
 import stat
+import subprocess
 
 import pytest
 
@@ -17,8 +18,17 @@ ME = pwd.getpwuid(os.getuid()).pw_name
 MY_GROUP = grp.getgrgid(os.getgid()).gr_name
 
 
+class RealCommands:
+    """validate's command, run for real (the module's only command)."""
+
+    def __call__(self, argv, **_kwargs):
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+        return proc.returncode, proc.stdout, proc.stderr
+
+
 def ensure(paths, check_mode=False, diff=False):
-    return run_module(managed_paths.main, {"paths": paths}, check_mode=check_mode, diff=diff)
+    args = {"paths": paths}
+    return run_module(managed_paths.main, args, check_mode=check_mode, diff=diff, command_double=RealCommands())
 
 
 def mode_of(path) -> str:
@@ -146,6 +156,7 @@ def test_directory_follows_a_link_by_default(tmp_path):
         ({"path": "/x", "state": "link", "src": "/y", "mode": "0644"}, "takes no mode"),
         ({"path": "/x", "state": "directory", "content": "a"}, "content is only for state=file"),
         ({"path": "/x", "src": "/y"}, "src is only for state=link"),
+        ({"path": "/x", "content": "a", "validate": "true"}, "%s in the command"),
         ({"path": "/x", "content": "a", "owner": "no-such-user-here"}, "no user 'no-such-user-here'"),
         ({"path": "/x", "content": "a", "group": "no-such-group-here"}, "no group 'no-such-group-here'"),
     ],
@@ -180,3 +191,15 @@ def test_a_rewrite_keeps_what_the_entry_does_not_set(tmp_path):
     ensure([{"path": str(conf), "content": "new\n"}])
     assert conf.read_text() == "new\n" and mode_of(conf) == "0640"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_validate_refuses_bad_content_and_keeps_the_file(tmp_path):
+    conf = tmp_path / "site.conf"
+    conf.write_text("good\n")
+    check = "grep -q good %s"
+    result = ensure([{"path": str(conf), "content": "bad\n", "validate": check}])
+    assert result["failed"] and "refused the new content (rc 1)" in result["msg"]
+    assert conf.read_text() == "good\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["site.conf"]
+    assert ensure([{"path": str(conf), "content": "still good\n", "validate": check}])["changed_paths"] == [str(conf)]
+    assert conf.read_text() == "still good\n"
