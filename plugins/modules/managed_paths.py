@@ -93,6 +93,15 @@ options:
             (as in M(ansible.builtin.template)); run without a shell. When it fails, the file stays as it was and the
             module fails with the command's output.
         type: str
+  manifest:
+    description:
+      - Record what this call manages on the node, as C(/var/lib/hpcenv-gpu-cluster/managed-paths/<manifest>.json):
+        each path with its state, owner, group, mode, link target and the SHA256 of its content (none for
+        O(paths[].force=false) files, such as generated secrets). An admin reads there which files the collection
+        manages on a node, and how; the collection's tests damage and check every recorded path.
+      - Written (in one rename) only when it changes, never in check mode; it never counts as a change.
+      - A name of letters, digits, C(.), C(_) and C(-), one per call (for example V(jupyter.hub)).
+    type: str
 notes:
   - SELinux contexts and file attributes (C(chattr)) are left as they are.
 seealso:
@@ -135,6 +144,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+manifest:
+  description: Where the call recorded what it manages (only with O(manifest)).
+  returned: when O(manifest) is set
+  type: str
+  sample: /var/lib/hpcenv-gpu-cluster/managed-paths/jupyter.hub.json
 changed_paths:
   description: The paths changed (or, in check mode, that would change), in the order given.
   returned: always
@@ -144,8 +158,11 @@ changed_paths:
 """
 
 import grp
+import hashlib
+import json
 import os
 import pwd
+import re
 import shlex
 import shutil
 import stat
@@ -154,6 +171,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _atomic
 
+MANIFEST_DIR = "/var/lib/hpcenv-gpu-cluster/managed-paths"
+MANIFEST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ENTRY_SPEC = {
     "path": {"type": "str", "required": True},
     "state": {"type": "str", "default": "file", "choices": ["directory", "file", "link", "absent"]},
@@ -370,6 +389,26 @@ class Paths:
         return move
 
 
+def manifest_entry(want: dict) -> dict:
+    """What the manifest records of one entry: what it wants, the content as its SHA256 (never the text)."""
+    entry = {key: want[key] for key in ("path", "state", "owner", "group", "mode", "src") if want.get(key) is not None}
+    if want["state"] == "file" and want.get("content") is not None and want["force"]:
+        entry["sha256"] = hashlib.sha256(want["content"].encode()).hexdigest()
+    if want.get("follow") is not None:
+        entry["follow"] = want["follow"]
+    return entry
+
+
+def write_manifest(name: str, wants: list[dict], directory: str | None = None) -> str:
+    """Record the entries in DIRECTORY (MANIFEST_DIR)/NAME.json (only when they changed); its path."""
+    directory = directory or MANIFEST_DIR
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    path = os.path.join(directory, f"{name}.json")
+    text = json.dumps([manifest_entry(want) for want in wants], indent=1, sort_keys=True) + "\n"
+    _atomic.write_if_changed(path, text, 0o644)
+    return path
+
+
 def _read(path: str) -> bytes:
     with open(path, "rb") as fh:
         return fh.read()
@@ -383,10 +422,16 @@ def _umask() -> int:
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={"paths": {"type": "list", "elements": "dict", "required": True, "options": ENTRY_SPEC}},
+        argument_spec={
+            "paths": {"type": "list", "elements": "dict", "required": True, "options": ENTRY_SPEC},
+            "manifest": {"type": "str"},
+        },
         supports_check_mode=True,
     )
     wants = module.params["paths"]
+    name = module.params["manifest"]
+    if name is not None and not MANIFEST_NAME.match(name):
+        module.fail_json(msg=f"manifest must be a name of letters, digits, '.', '_' and '-', got {name!r}")
     for want in wants:
         try:
             validate(want)
@@ -407,6 +452,11 @@ def main() -> None:
                 changed_paths=paths.changed,
             )
     result = {"changed": bool(paths.changed), "changed_paths": paths.changed}
+    if name is not None and not module.check_mode:
+        try:
+            result["manifest"] = write_manifest(name, wants)
+        except OSError as exc:
+            module.fail_json(msg=f"cannot record the manifest {name}: {exc}", **result)
     if module._diff:
         result["diff"] = paths.diffs
     module.exit_json(**result)

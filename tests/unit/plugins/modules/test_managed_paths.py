@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import grp
+import hashlib
+import json
 import os
 import pwd
 import stat
@@ -203,3 +205,20 @@ def test_validate_refuses_bad_content_and_keeps_the_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["site.conf"]
     assert ensure([{"path": str(conf), "content": "still good\n", "validate": check}])["changed_paths"] == [str(conf)]
     assert conf.read_text() == "still good\n"
+
+
+def test_the_manifest_records_what_is_managed_never_a_secret(tmp_path, monkeypatch):
+    monkeypatch.setattr(managed_paths, "MANIFEST_DIR", str(tmp_path / "manifests"))
+    root = tmp_path / "root"
+    root.mkdir()
+    assert ensure(wanted(root), check_mode=True) and not (tmp_path / "manifests").exists()
+    result = run_module(managed_paths.main, {"paths": wanted(root), "manifest": "demo.main"})
+    recorded = json.loads((tmp_path / "manifests" / "demo.main.json").read_text())
+    assert result["manifest"] == str(tmp_path / "manifests" / "demo.main.json")
+    assert [entry["path"] for entry in recorded] == [entry["path"] for entry in wanted(root)]
+    conf, secret = recorded[1], recorded[2]
+    assert conf["sha256"] == hashlib.sha256(b"key = 1\n").hexdigest() and "content" not in conf
+    assert "sha256" not in secret and "content" not in secret and secret["mode"] == "0600"
+    assert recorded[3] == {"path": f"{root}/current", "state": "link", "src": "etc"}
+    bad = run_module(managed_paths.main, {"paths": [], "manifest": "../escape"})
+    assert bad["failed"] and "manifest must be a name" in bad["msg"]
