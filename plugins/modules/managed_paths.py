@@ -95,7 +95,7 @@ options:
         type: str
   manifest:
     description:
-      - Record what this call manages on the node, as C(/var/lib/hpcenv-gpu-cluster/managed-paths/<manifest>.json):
+      - Record what this call manages on the node in C(/var/lib/hpcenv-gpu-cluster/managed-paths/<manifest>.json),
         each path with its state, owner, group, mode, link target and the SHA256 of its content (none for
         O(paths[].force=false) files, such as generated secrets). An admin reads there which files the collection
         manages on a node, and how; the collection's tests damage and check every recorded path.
