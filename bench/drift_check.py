@@ -72,7 +72,8 @@ def main() -> None:
         version = build.INSTALLERS[0][0]
         installer = upstream / "releases" / "miniforge" / version / f"Miniforge3-{version}-Linux-x86_64.sh"
         subprocess.run(["bash", str(installer), "-b", "-p", str(base)], check=True, capture_output=True)
-        (base / ".condarc").write_text(f"channel_alias: {url}\nchannels: [conda-forge]\n")
+        # The offline toolchain's installers carry no libmamba: the classic solver, as in the scenarios.
+        (base / ".condarc").write_text(f"channel_alias: {url}\nchannels: [conda-forge]\nsolver: classic\n")
         env = {"HOME": tmp, "PATH": "/usr/bin:/bin"}
         ENV.update(env)
         first = Path(tmp) / "envs" / "env0"
