@@ -24,7 +24,11 @@ labelled stand-in (DESIGN.md section 4). Other packages are small stand-ins of
 conda-forge's with real metadata (see README.md beside packages.yml).
 
 The build is cached: it is redone only when an input changes (package list,
-wheel list, this directory, the conda source, the py-rattler version).
+wheel list, this directory, the conda source, the py-rattler version). Each
+build is also kept in this machine's cache ($HPCENV_TOOLCHAIN_CACHE, default
+~/.cache/hpcenv-gpu-cluster/toolchain/<inputs digest>/, the last two builds), so
+a fresh clone on a machine that built the same inputs copies it instead of
+building again, as the node images are reused across clones.
 """
 
 from __future__ import annotations
@@ -53,6 +57,12 @@ SUPPORT = Path(__file__).resolve().parents[1]
 TOOLCHAIN = SUPPORT / "toolchain"
 ROOT = SUPPORT.parents[1]
 DEFAULT_OUT = ROOT / ".cache" / "toolchain"
+# Finished builds, shared by every checkout on this machine (keyed by the inputs' digest).
+MACHINE_CACHE = Path(
+    os.environ.get("HPCENV_TOOLCHAIN_CACHE")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hpcenv-gpu-cluster" / "toolchain"
+)
+MACHINE_CACHE_KEEP = 2
 TIMESTAMP = dt.datetime(2024, 6, 1, tzinfo=dt.timezone.utc)
 CHANNEL_NAME = "conda-forge"
 
@@ -572,12 +582,50 @@ def build_installer(channel_dir: Path, target: Path, version: str, pins: dict, p
 # --------------------------------------------------------------------------- entry point
 
 
+def _from_machine_cache(digest: str, upstream: Path) -> bool:
+    """Copy this machine's finished build of these inputs into upstream; False when there is none."""
+    cached = MACHINE_CACHE / digest
+    if not (cached / "complete").is_file():
+        return False
+    if upstream.exists():
+        shutil.rmtree(upstream)
+    shutil.copytree(cached / "upstream", upstream, symlinks=True)
+    print(f"toolchain {digest}: copied from this machine's cache ({cached})", file=sys.stderr)
+    return True
+
+
+def _to_machine_cache(digest: str, upstream: Path) -> None:
+    """Keep a copy of a finished build for other checkouts; drop all but the newest builds."""
+    try:
+        MACHINE_CACHE.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{digest}.", dir=MACHINE_CACHE))
+        shutil.copytree(upstream, staging / "upstream", symlinks=True)
+        (staging / "complete").write_text(digest + "\n")
+        try:
+            staging.rename(MACHINE_CACHE / digest)
+        except OSError:  # another checkout stored the same build meanwhile
+            shutil.rmtree(staging)
+        builds = sorted(
+            (d for d in MACHINE_CACHE.iterdir() if d.is_dir() and not d.name.startswith(".")),
+            key=lambda d: d.stat().st_mtime,
+            reverse=True,
+        )
+        for old in builds[MACHINE_CACHE_KEEP:]:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:  # the cache only saves time: a checkout's own build stands without it
+        print(f"toolchain {digest}: not kept in {MACHINE_CACHE}: {exc}", file=sys.stderr)
+
+
 def build(out: Path = DEFAULT_OUT, force: bool = False) -> Path:
     """Build (or reuse) the toolchain; returns the upstream directory to serve."""
     digest = _inputs_digest()
     upstream = out / "upstream"
     stamp = out / "inputs.sha256"
     if not force and stamp.exists() and stamp.read_text().strip() == digest and upstream.is_dir():
+        return upstream
+    if not force and _from_machine_cache(digest, upstream):
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(digest + "\n")
         return upstream
     spec = yaml.safe_load((SUPPORT / "packages.yml").read_text())
     inputs = {"conda_source": find_conda_source(), "wheels": channel_wheels(spec, out / "channel-wheels")}
@@ -597,6 +645,7 @@ def build(out: Path = DEFAULT_OUT, force: bool = False) -> Path:
     (upstream / "checksums.json").write_text(json.dumps(sums, indent=2, sort_keys=True) + "\n")
     summary = f"origin channel: {count} package builds; installers: {len(INSTALLERS) + 1}; wheels: {len(wheels)}"
     (upstream / "index.txt").write_text(summary + "\n")
+    _to_machine_cache(digest, upstream)
     stamp.write_text(digest + "\n")
     return upstream
 
