@@ -34,6 +34,10 @@ options:
         description: Return the directory's entries (name, type, mtime) in RV(paths).
         type: bool
         default: false
+      checksum:
+        description: Return a regular file's SHA256 in RV(paths) (C(sha256)), for example to copy only what differs.
+        type: bool
+        default: false
   packages:
     description: Debian package names whose installed version to read from the dpkg database.
     type: list
@@ -73,6 +77,13 @@ paths:
       owner: root
       group: root
       mode: "0777"
+    /var/lib/hpcenv-drift/packs/roles.tar:
+      exists: true
+      type: file
+      owner: root
+      group: root
+      mode: "0600"
+      sha256: 0f4c2d9e8b7a6f5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c3b2a190817263
     /opt/conda.d/base-26.7.1-0/conda-meta:
       exists: false
       type: null
@@ -181,6 +192,7 @@ def main() -> None:
                 "options": {
                     "path": {"type": "str", "required": True},
                     "list": {"type": "bool", "default": False},
+                    "checksum": {"type": "bool", "default": False},
                 },
             },
             "packages": {"type": "list", "elements": "str", "default": []},
@@ -193,8 +205,14 @@ def main() -> None:
     paths: dict[str, dict] = {}
     for want in module.params["paths"]:
         found = read_path(want["path"], want["list"])
-        if "entries" in paths.get(want["path"], {}):  # the same path given twice: keep its listing
-            found.setdefault("entries", paths[want["path"]]["entries"])
+        if want["checksum"] and found["type"] == "file" and "error" not in found:
+            try:
+                found["sha256"] = module.sha256(want["path"])
+            except OSError as exc:  # unreadable
+                found["error"] = str(exc)
+        for kept in ("entries", "sha256"):  # the same path given twice: keep what either asked for
+            if kept in paths.get(want["path"], {}):
+                found.setdefault(kept, paths[want["path"]][kept])
         paths[want["path"]] = found
     packages = dpkg_installed(module.params["packages"])
     missing = [name for name, version in packages.items() if version is None]

@@ -17,6 +17,9 @@ description:
     pins, readable C(conda-meta) records), nothing changes. Otherwise a new version is built from the lock with
     C(conda create --file), checked against it, made read-only for users, marked complete, and the symlink is
     swapped with an atomic rename. A failed build is removed and leaves the active version as it was.
+  - A lock that a kept version was built from (a spec put back as it was, a lock restored from git) needs no
+    build. The newest complete version built from it that still matches it is made active again, with the same
+    atomic swap.
   - Keeps the activation history (C(.versions/NAME.history), rewritten atomically) and prunes versions beyond
     O(keep_versions), deriving what to keep from the disk and the live symlink, never from a caller's memory. The
     active version and every complete version newer than it are always kept; interrupted builds (neither
@@ -251,6 +254,15 @@ class SharedEnv:
         # Versions made before completion markers existed count when they were ever activated.
         return os.path.isfile(os.path.join(self.path_of(version), MARKER)) or version in known
 
+    def kept_match(self, ident: str, known: set[str], packages: list[dict], pip_lock: dict) -> str:
+        """The newest complete version built from lock `ident` that still matches it; empty when none does."""
+        for version in reversed(self.versions()):
+            if version.startswith(f"{self.name}-{ident}-") and self.complete(version, known):
+                drift = _lock_install.lock_drift(self.path_of(version), packages, pip_lock, self.p["check_files"])[0]
+                if drift["in_sync"]:
+                    return version
+        return ""
+
     # ------------------------------------------------------------------ changing it
 
     def fail(self, msg: str, **extra) -> None:
@@ -420,6 +432,9 @@ def _present(env: SharedEnv, result: dict) -> None:
         target, reason = "", "the environment does not exist yet"
     elif not previous.startswith(f"{env.name}-{ident}-"):
         target, reason = "", f"the active version {previous} was built from another lock"
+        kept = env.kept_match(ident, set(history), packages, pip_lock)
+        if kept:
+            target, reason = kept, f"{reason}; {kept}, kept and built from this lock, matches it and is active again"
     else:
         drift = _lock_install.lock_drift(env.path_of(previous), packages, pip_lock, p["check_files"])[0]
         target, reason = (previous, "in sync with the lock") if drift["in_sync"] else ("", "its packages differ")

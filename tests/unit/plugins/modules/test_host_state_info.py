@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grp
+import hashlib
 import os
 import pwd
 
@@ -84,6 +85,22 @@ def test_lists_entries_with_their_mtime(tree):
 def test_a_path_given_twice_keeps_its_listing(tree):
     result = probe([{"path": str(tree / "root"), "list": True}, {"path": str(tree / "root")}])
     assert [e["name"] for e in result["paths"][str(tree / "root")]["entries"]] == ["base-1", "base-2"]
+
+
+def test_checksum_of_a_regular_file_only(tree):
+    wanted = hashlib.sha256(b"export X=1\n").hexdigest()
+    result = probe(
+        [
+            {"path": str(tree / "hook.sh"), "checksum": True},
+            {"path": str(tree / "root"), "checksum": True},
+            {"path": str(tree / "current"), "checksum": True},
+            {"path": str(tree / "gone"), "checksum": True},
+        ]
+    )
+    found = result["paths"]
+    assert found[str(tree / "hook.sh")]["sha256"] == wanted
+    assert all("sha256" not in found[str(tree / name)] for name in ("root", "current", "gone"))
+    assert "sha256" not in probe([{"path": str(tree / "hook.sh")}])["paths"][str(tree / "hook.sh")]
 
 
 def test_packages_from_the_dpkg_database(tmp_path):

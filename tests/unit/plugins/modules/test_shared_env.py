@@ -154,6 +154,30 @@ def test_rollback_points_at_the_previous_lock_and_keeps_the_history(tmp_path):
     assert os.readlink(tmp_path / "envs" / "shared_ml").endswith(old)
 
 
+def test_a_lock_put_back_makes_its_kept_version_active_again_without_a_build(tmp_path):
+    old = converge(tmp_path, lock=OTHER_LOCK)["active"]
+    new = converge(tmp_path)["active"]
+    check = converge(tmp_path, check_mode=True, lock=OTHER_LOCK)
+    assert check["changed"] and not check["built"] and check["active"] == old
+    conda = FakeConda()
+    back = converge(tmp_path, conda=conda, lock=OTHER_LOCK)
+    assert back["changed"] and not back["built"] and conda.calls == []
+    assert back["active"] == old and back["previous"] == new and back["history"] == [old, new, old]
+    assert f"{old}, kept and built from this lock" in back["reason"]
+    assert os.readlink(tmp_path / "envs" / "shared_ml").endswith(old)
+    assert versions(tmp_path) == sorted([old, new])
+    assert converge(tmp_path, lock=OTHER_LOCK)["changed"] is False
+
+
+def test_a_kept_version_that_no_longer_matches_its_lock_is_not_made_active(tmp_path):
+    old = converge(tmp_path, lock=OTHER_LOCK)["active"]
+    converge(tmp_path)
+    (tmp_path / "envs" / ".versions" / old / "share" / "six.txt").unlink()
+    back = converge(tmp_path, lock=OTHER_LOCK)
+    assert back["built"] and back["active"] not in (old, "")
+    assert back["reason"] == f"the active version {back['previous']} was built from another lock"
+
+
 def test_a_failed_build_leaves_the_active_version(tmp_path):
     active = converge(tmp_path)["active"]
     result = converge(tmp_path, conda=FakeConda(fail=True), lock=OTHER_LOCK)
