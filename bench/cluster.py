@@ -1,6 +1,6 @@
 """Benchmark: site.yml at scale, on clusters of 1, 4, 8 and 16 systemd nodes.
 
-    .venv/bin/python -m bench.cluster [--nodes 1 4 8 16] [--env ANSIBLE_X=value ...] [--keep]
+    .venv/bin/python -m bench.cluster [--nodes 1 4 8 16] [--env ANSIBLE_X=value ...] [--pipelined] [--keep]
 
 For each size N it starts a fresh cluster on the Podman network hpcenv-bench: the
 TEST DOUBLE upstream (the offline stand-in for conda-forge and the installer
@@ -18,11 +18,23 @@ and reads the mirror's and the upstream's access logs for the bytes the mirror
 delivered to the nodes and the bytes it fetched from upstream. It prints one
 table (and writes it, with every run's log, under --out). --env passes settings
 to every Ansible run (ANSIBLE_FORKS=5, ANSIBLE_CACHE_PLUGIN=memory, ...) and
---mitogen runs Mitogen's strategy, so each speed-up is measured on the same
-machine, side by side with the default. No-op and drift use the fact cache as
+--mitogen runs Mitogen's strategy, and --pipelined the test harness's Podman
+connection that pipelines modules (one `podman exec` each, as SSH with
+pipelining on real nodes, instead of containers.podman's four), so each
+speed-up is measured on the same machine, side by side with the default. No-op and drift use the fact cache as
 ansible.cfg sets it (gathering = smart), filled by the rollout.
 Containers, network and facts are removed after each size unless --keep (which
 keeps the last cluster up; remove it with --down).
+
+    .venv/bin/python -m bench.cluster --demo [--rounds 3]
+
+times the demo-shaped cluster instead: the README's demo (scripts/demo: a mirror
+and two GPU nodes, the first also the JupyterHub host), started and converged if
+it is not up. On the same hosts, --rounds times each, alternating: a no-op
+`site.yml` and an `ansible -m setup` round; then both again with the test
+harness's pipelined Podman connection (one `podman exec` a module, as SSH with
+pipelining is on real nodes), since the demo's containers.podman connection
+spends four `podman exec` calls on every module. The demo is left up.
 """
 
 from __future__ import annotations
@@ -191,8 +203,9 @@ def one_size(n: int, work: Path, extra_env: dict[str, str]) -> dict:
     inv = work / f"n{n}" / "inventory"
     logs = work / f"n{n}"
     # Mitogen replaces the transport named `podman`, not the collection's FQCN.
-    mitogen = extra_env.get("ANSIBLE_STRATEGY") == "mitogen_linear"
-    write_inventory(inv, n, "podman" if mitogen else "containers.podman.podman")
+    # So does the harness's pipelined connection (--pipelined), found first through ANSIBLE_CONNECTION_PLUGINS.
+    short_name = extra_env.get("ANSIBLE_STRATEGY") == "mitogen_linear" or "ANSIBLE_CONNECTION_PLUGINS" in extra_env
+    write_inventory(inv, n, "podman" if short_name else "containers.podman.podman")
     env = dict(
         os.environ,
         ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
@@ -232,6 +245,62 @@ def one_size(n: int, work: Path, extra_env: dict[str, str]) -> dict:
     if result["noop"]["changed"]:
         log(f"WARNING: the no-op converge changed {result['noop']['changed']} task(s); see {logs / 'noop.log'}")
     return result
+
+
+DEMO_INVENTORY = ROOT / "inventories" / "demo"
+DEMO_HOSTS = "all:!upstream"
+PIPELINED = {"ANSIBLE_CONNECTION_PLUGINS": str(ROOT / "tests" / "harness" / "connection_plugins")}
+
+
+def demo(rounds: int, work: Path) -> str:
+    """No-op site.yml against the setup round on the demo's hosts, with each transport; a Markdown table."""
+    running = podman("ps", "--filter", "label=hpcenv.demo=1", "--format", "{{.Names}}").split()
+    if "hpcenv-demo-gpu1" not in running:
+        log("the demo is not up: ./scripts/demo")
+        subprocess.run([str(ROOT / "scripts" / "demo")], cwd=ROOT, check=True)
+    bin_dir = Path(sys.executable).parent
+    base_env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="false")
+    base_env["PATH"] = f"{bin_dir}:{base_env['PATH']}"
+    inv = ["-i", str(DEMO_INVENTORY)]
+    rows = [
+        "| transport | no-op site.yml s (median) | setup s (median) | no-op/setup | tasks per host (ran): "
+        "gpu1 (hub) / gpu2 / mirror | no-op changed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, extra_env, extra_args in (
+        ("containers.podman (the demo's)", {}, []),
+        ("pipelined podman exec (as SSH with pipelining)", PIPELINED, ["-e", "ansible_connection=podman"]),
+    ):
+        env = dict(base_env, **extra_env)
+        noop, setup, recap = [], [], {}
+        for i in range(rounds):
+            tag = f"{'pipelined' if extra_env else 'default'}-{i}"
+            log(f"demo, {label}: round {i + 1} of {rounds}")
+            seconds, recap = ansible(
+                [str(bin_dir / "ansible-playbook"), *inv, *extra_args, "site.yml"], env, work / f"noop-{tag}.log"
+            )
+            noop.append(seconds)
+            setup.append(
+                ansible(
+                    [str(bin_dir / "ansible"), *inv, *extra_args, DEMO_HOSTS, "-m", "ansible.builtin.setup"],
+                    env,
+                    work / f"setup-{tag}.log",
+                )[0]
+            )
+        med_noop, med_setup = sorted(noop)[rounds // 2], sorted(setup)[rounds // 2]
+        tasks = " / ".join(
+            f"{c['ok'] + c['skipped']} ({c['ok']})"
+            for c in (
+                recap.get(h, {"ok": 0, "skipped": 0})
+                for h in ("hpcenv-demo-gpu1", "hpcenv-demo-gpu2", "hpcenv-demo-mirror")
+            )
+        )
+        changed = sum(c["changed"] for c in recap.values())
+        rows.append(
+            f"| {label} | {med_noop:.1f} | {med_setup:.1f} | {med_noop / med_setup:.1f} | {tasks} | {changed} |"
+        )
+    header = f"{datetime.now(timezone.utc):%Y-%m-%d}, {os.cpu_count()} cores, demo cluster, {rounds} rounds each"
+    return header + "\n\n" + "\n".join(rows) + "\n"
 
 
 def mitogen_env() -> dict[str, str]:
@@ -276,9 +345,16 @@ def main() -> None:
     parser.add_argument(
         "--mitogen", action="store_true", help="run every playbook with Mitogen's strategy (pip install mitogen)"
     )
+    parser.add_argument(
+        "--pipelined",
+        action="store_true",
+        help="reach the nodes with the test harness's pipelined Podman connection (one podman exec a module)",
+    )
     parser.add_argument("--out", type=Path, help="results directory (default: a new one under .cache/bench)")
     parser.add_argument("--keep", action="store_true", help="leave the last cluster up")
     parser.add_argument("--down", action="store_true", help="only remove a kept cluster")
+    parser.add_argument("--demo", action="store_true", help="time no-op site.yml against setup on the demo cluster")
+    parser.add_argument("--rounds", type=int, default=3, help="--demo: rounds of each (the median is shown)")
     args = parser.parse_args()
     if args.down:
         down()
@@ -288,11 +364,19 @@ def main() -> None:
     extra_env = dict(item.split("=", 1) for item in args.env)
     if args.mitogen:
         extra_env.update(mitogen_env())
+    if args.pipelined:
+        extra_env.update(PIPELINED)
     (ROOT / ".cache" / "bench").mkdir(parents=True, exist_ok=True)
     work = args.out or Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%dT%H%M%S-"), dir=ROOT / ".cache" / "bench"))
     if args.out and work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
+    if args.demo:
+        text = demo(args.rounds, work)
+        (work / "results.md").write_text(text)
+        print(text)
+        print(f"logs and results: {work}")
+        return
     results = []
     try:
         for n in args.nodes:
