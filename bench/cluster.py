@@ -198,6 +198,17 @@ def log_bytes(container: str, path: str, pattern: re.Pattern[str]) -> int:
     return sum(int(m[1]) for line in lines if (m := pattern.search(line)))
 
 
+# The Ansible commands of this virtualenv, whatever PATH the bench was started with.
+BIN = Path(sys.executable).parent
+
+
+def ansible_env(extra_env: dict[str, str]) -> dict[str, str]:
+    """The environment of every Ansible run: the repository's ansible.cfg, no colours, then extra_env."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="false", PY_COLORS="0")
+    env["PATH"] = f"{BIN}:{env['PATH']}"
+    return {**env, **extra_env}
+
+
 def one_size(n: int, work: Path, extra_env: dict[str, str]) -> dict:
     down()
     inv = work / f"n{n}" / "inventory"
@@ -206,17 +217,8 @@ def one_size(n: int, work: Path, extra_env: dict[str, str]) -> dict:
     # So does the harness's pipelined connection (--pipelined), found first through ANSIBLE_CONNECTION_PLUGINS.
     short_name = extra_env.get("ANSIBLE_STRATEGY") == "mitogen_linear" or "ANSIBLE_CONNECTION_PLUGINS" in extra_env
     write_inventory(inv, n, "podman" if short_name else "containers.podman.podman")
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_CACHE_PLUGIN_CONNECTION=str(logs / "facts"),
-        ANSIBLE_FORCE_COLOR="false",
-        PY_COLORS="0",
-        **extra_env,
-    )
-    bin_dir = Path(sys.executable).parent
-    env["PATH"] = f"{bin_dir}:{env['PATH']}"
-    playbook = [str(bin_dir / "ansible-playbook"), "-i", str(inv)]
+    env = ansible_env({"ANSIBLE_CACHE_PLUGIN_CONNECTION": str(logs / "facts"), **extra_env})
+    playbook = [str(BIN / "ansible-playbook"), "-i", str(inv)]
     log(f"{n} node(s): starting the cluster")
     start(n)
     ansible([*playbook, "tests/harness/upstream.yml"], env, logs / "upstream.log")
@@ -224,7 +226,7 @@ def one_size(n: int, work: Path, extra_env: dict[str, str]) -> dict:
     steps = [
         ("rollout", [*playbook, "site.yml"]),
         ("noop", [*playbook, "site.yml"]),
-        ("setup", [str(bin_dir / "ansible"), "-i", str(inv), "gpu_nodes", "-m", "ansible.builtin.setup"]),
+        ("setup", [str(BIN / "ansible"), "-i", str(inv), "gpu_nodes", "-m", "ansible.builtin.setup"]),
         ("drift", [*playbook, "playbooks/drift.yml"]),
     ]
     for name, argv in steps:
@@ -262,9 +264,6 @@ def demo(rounds: int, work: Path) -> str:
     if "hpcenv-demo-gpu1" not in running:
         log("the demo is not up: ./scripts/demo")
         subprocess.run([str(ROOT / "scripts" / "demo")], cwd=ROOT, check=True)
-    bin_dir = Path(sys.executable).parent
-    base_env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="false")
-    base_env["PATH"] = f"{bin_dir}:{base_env['PATH']}"
     inv = ["-i", str(DEMO_INVENTORY)]
     rows = [
         "| transport | no-op site.yml s (median) | setup s (median) | no-op/setup | tasks per host (ran): "
@@ -275,18 +274,18 @@ def demo(rounds: int, work: Path) -> str:
         ("containers.podman (the demo's)", {}, []),
         ("pipelined podman exec (as SSH with pipelining)", PIPELINED, ["-e", "ansible_connection=podman"]),
     ):
-        env = dict(base_env, **extra_env)
+        env = ansible_env(extra_env)
         noop, setup, recap = [], [], {}
         for i in range(rounds):
             tag = f"{'pipelined' if extra_env else 'default'}-{i}"
             log(f"demo, {label}: round {i + 1} of {rounds}")
             seconds, recap = ansible(
-                [str(bin_dir / "ansible-playbook"), *inv, *extra_args, "site.yml"], env, work / f"noop-{tag}.log"
+                [str(BIN / "ansible-playbook"), *inv, *extra_args, "site.yml"], env, work / f"noop-{tag}.log"
             )
             noop.append(seconds)
             setup.append(
                 ansible(
-                    [str(bin_dir / "ansible"), *inv, *extra_args, DEMO_HOSTS, "-m", "ansible.builtin.setup"],
+                    [str(BIN / "ansible"), *inv, *extra_args, DEMO_HOSTS, "-m", "ansible.builtin.setup"],
                     env,
                     work / f"setup-{tag}.log",
                 )[0]
