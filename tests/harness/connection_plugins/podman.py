@@ -1,16 +1,16 @@
 """Podman connection for the test nodes, with pipelining: one `podman exec` a module.
 
-Test harness only (never shipped; galaxy.yml leaves tests/ out). Molecule's
-Podman driver connects with `ansible_connection: podman`, which Ansible
-resolves to containers.podman.podman. That plugin runs every module in three
-or four `podman exec` calls (make a temporary directory, copy the module,
-run it, remove the directory) after a `podman mount`, because it never passes
-`--interactive` and so cannot take a module on standard input. Most of a
-Molecule scenario's time is that overhead. This plugin, found first through
-ANSIBLE_CONNECTION_PLUGINS (the Molecule base config sets it), is the
-same connection with `podman exec --interactive` when there is input, so
-Ansible pipelines modules (one call each), and it mounts a container's file
-system only when a file is copied.
+Test harness only (never shipped; galaxy.yml leaves tests/ out), for the
+bench's transports (bench/cluster.py --pipelined and --demo). The Molecule
+scenarios reach their nodes over SSH instead (tests/harness/node-ssh), which
+costs less again. containers.podman.podman runs every module in three or four
+`podman exec` calls (make a temporary directory, copy the module, run it,
+remove the directory) after a `podman mount`, because it never passes
+`--interactive` and so cannot take a module on standard input. This plugin,
+found first through ANSIBLE_CONNECTION_PLUGINS, is the same connection with
+`podman exec --interactive` when there is input, so Ansible pipelines modules
+(one call each), and it mounts a container's file system only when a file is
+copied.
 """
 
 from __future__ import annotations
