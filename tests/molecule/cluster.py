@@ -48,10 +48,10 @@ def platforms(scenario: str) -> list[dict]:
     return yaml.safe_load((ROOT / "molecule" / scenario / "molecule.yml").read_text())["platforms"]
 
 
-def podman_names(kind: str) -> set[str]:
-    """Names of podman's containers (all, running or not) or networks."""
+def podman_names(kind: str, running_only: bool = False) -> set[str]:
+    """Names of podman's containers (all, or only the running ones) or networks."""
     proc = subprocess.run(
-        ["podman", kind, "ls", "--format", "json"] + (["-a"] if kind == "container" else []),
+        ["podman", kind, "ls", "--format", "json"] + (["-a"] if kind == "container" and not running_only else []),
         capture_output=True,
         text=True,
         check=False,
@@ -84,7 +84,8 @@ def sweep_stale(when: str) -> list[str]:
     if gone:
         subprocess.run(["podman", "network", "rm", "-f", *gone], capture_output=True, check=False)
         said.append(f"{when}: removed stale scenario networks {', '.join(gone)}")
-    demo = sorted(n for n in podman_names("container") if n.startswith("hpcenv-demo-"))
+    # A stopped demo costs nothing; only a running one shares the cores.
+    demo = sorted(n for n in podman_names("container", running_only=True) if n.startswith("hpcenv-demo-"))
     if demo:
         said.append(
             f"{when}: a demo cluster is running ({', '.join(demo)}): it shares this machine's cores with "
