@@ -100,6 +100,14 @@ def lock_platform(text: str) -> str | None:
     return None
 
 
+_LOCK_LINE = re.compile(r"(?m)^(?:[a-z][a-z0-9+.-]*://\S+|# pip: .+)$")
+
+
+def lock_id(text: str) -> str:
+    """A lock's id: the first 12 hex digits of the SHA256 of its sorted package URL and '# pip:' lines."""
+    return hashlib.sha256("\n".join(sorted(_LOCK_LINE.findall(text))).encode()).hexdigest()[:12]
+
+
 def lock_digest(text: str) -> str:
     """Content hash of a lock: its package lines only (comments and order do not count)."""
     packages = sorted(p["url"] + "#" + p.get("md5", p.get("sha256", "")) for p in parse_explicit(text))

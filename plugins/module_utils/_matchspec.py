@@ -79,21 +79,28 @@ def ask(run_command, python: str, specs: list[str], records: list[dict] | None =
     """conda's answer for each spec (SCRIPT's output), in one run of the installation's Python."""
     if not specs:
         return []
-    if not os.path.exists(python):
-        raise MatchSpecError(f"{python} not found: conda reads the match specs, install it first")
     request = {
         "specs": list(specs),
         "records": [{k: r[k] for k in RECORD_FIELDS if k in r} for r in records or []],
     }
-    argv = [python, "-c", SCRIPT]
-    rc, out, err = run_command(argv, data=json.dumps(request), environ_update={"LC_ALL": "C"})
+    return run_script(run_command, python, SCRIPT, request, len(specs), "read the match specs")
+
+
+def run_script(run_command, python: str, script: str, request, count: int, what: str) -> list:
+    """SCRIPT's JSON list of COUNT answers to REQUEST (JSON on its stdin), run by a conda installation's PYTHON.
+
+    WHAT says what conda was asked to do, in the MatchSpecError raised when it could not answer.
+    """
+    if not os.path.exists(python):
+        raise MatchSpecError(f"{python} not found: conda must {what}, install it first")
+    rc, out, err = run_command([python, "-c", script], data=json.dumps(request), environ_update={"LC_ALL": "C"})
     try:
         answers = json.loads(out) if rc == 0 else None
     except ValueError:
         answers = None
-    if not isinstance(answers, list) or len(answers) != len(specs):
+    if not isinstance(answers, list) or len(answers) != count:
         detail = "\n".join((err or out or "no output").strip().splitlines()[-20:])
-        raise MatchSpecError(f"asking {python}'s conda to read the match specs failed (exit status {rc}): {detail}")
+        raise MatchSpecError(f"asking {python}'s conda to {what} failed (exit status {rc}): {detail}")
     return answers
 
 

@@ -24,6 +24,8 @@ description:
   - C(nodefaults) in C(channels) means only the listed channels (C(--override-channels)), as in conda and in
     M(hpcenv.gpu_cluster.conda_env).
   - Set C(CONDA_OVERRIDE_CUDA) in the task's C(environment) to solve for another CUDA driver.
+  - Given O(previous_lock), it returns the changelog from that lock to the new one (RV(changes)), with the versions
+    ordered by the node's conda (C(VersionOrder)) and, for pip pins, by pip's own version rules.
 extends_documentation_fragment:
   - hpcenv.gpu_cluster.node_lock
 author:
@@ -58,6 +60,12 @@ options:
     description: The conda installation whose C(bin/conda) solves.
     type: path
     default: /opt/conda
+  previous_lock:
+    description:
+      - The text of the lock this solve replaces, to return what changed (RV(changes)). Empty for a first solve,
+        whose changelog adds every package.
+      - Omitted, no changelog is made.
+    type: str
 seealso:
   - module: hpcenv.gpu_cluster.shared_env
   - module: hpcenv.gpu_cluster.conda_env
@@ -98,6 +106,26 @@ pip_lock:
   returned: success
   type: list
   elements: str
+lock_id:
+  description: The new lock's id (the one M(hpcenv.gpu_cluster.shared_env) names versions by).
+  returned: success
+  type: str
+  sample: 227a1be227d8
+changes:
+  description:
+    - What changed from O(previous_lock) to the new lock, by package name (pip pins as C(pip:<name>)).
+    - C(added) and C(removed) entries have C(name), C(version), C(build); C(upgraded), C(downgraded) and C(changed)
+      (versions the tools cannot order) have C(name), C(from), C(to), C(from_build), C(to_build); C(rebuilt) (same
+      version, another build) has C(name), C(version), C(from_build), C(to_build).
+  returned: success, when O(previous_lock) is given and can be read
+  type: dict
+  sample: {"added": [{"name": "tqdm", "version": "4.66.5", "build": "pyhd8ed1ab_0"}], "removed": [], "upgraded": [],
+           "downgraded": [], "rebuilt": [], "changed": []}
+summary:
+  description: RV(changes) in one line.
+  returned: success, when O(previous_lock) is given and can be read
+  type: str
+  sample: 1 added, 2 upgraded
 waited:
   description: Seconds spent waiting for the node lock.
   returned: when it solved
@@ -123,6 +151,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import (
     _conda_env,
     _conda_meta,
+    _lock_changes,
     _lock_install,
     _matchspec,
     _node_lock,
@@ -138,6 +167,7 @@ def main() -> None:
             "source": {"type": "str", "default": "environment"},
             "scratch_dir": {"type": "path", "required": True},
             "root_prefix": {"type": "path", "default": "/opt/conda"},
+            "previous_lock": {"type": "str"},
             **_node_lock.ARGUMENT_SPEC,
         },
         supports_check_mode=True,
@@ -173,6 +203,17 @@ def main() -> None:
         module.fail_json(msg=str(exc), **result)
     except _lock_install.CommandFailedError as exc:
         module.fail_json(msg=f"solving the environment failed: {exc.reason}", **{**result, **exc.details()})
+    result["lock_id"] = _conda_env.lock_id(result["lock"])
+    if p["previous_lock"] is not None:
+        try:
+            result["changes"] = _lock_changes.between(
+                p["previous_lock"], result["lock"], _lock_changes.conda_order(module.run_command, python)
+            )
+            result["summary"] = _lock_changes.summary(result["changes"])
+        except _conda_env.SpecError as exc:  # the old lock was edited by hand: the new one stands
+            module.warn(f"no changelog: the previous lock cannot be read: {exc}")
+        except _matchspec.MatchSpecError as exc:
+            module.fail_json(msg=f"the changelog from the previous lock: {exc}", **result)
     module.exit_json(**result)
 
 

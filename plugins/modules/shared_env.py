@@ -177,7 +177,6 @@ cmd:
   elements: list
 """
 
-import hashlib
 import os
 import re
 import shutil
@@ -189,12 +188,6 @@ from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _atomic,
 
 MARKER = os.path.join("conda-meta", "hpcenv-complete")
 HISTORY_LENGTH = 20
-_LOCK_LINE = re.compile(r"(?m)^(?:[a-z][a-z0-9+.-]*://\S+|# pip: .+)$")
-
-
-def lock_id(text: str) -> str:
-    """First 12 hex digits of the SHA256 of the lock's sorted package URL and '# pip:' lines."""
-    return hashlib.sha256("\n".join(sorted(_LOCK_LINE.findall(text))).encode()).hexdigest()[:12]
 
 
 def _read_lines(path: str) -> list[str]:
@@ -405,7 +398,7 @@ def _present(env: SharedEnv, result: dict) -> None:
         env.fail(f"the lock is not usable: {exc}")
     if not packages:
         env.fail("the lock lists no packages")
-    ident = lock_id(text)
+    ident = _conda_env.lock_id(text)
     result["lock_id"] = ident
     node_lock = os.path.join(env.locks_dir, f"{env.name}-{ident}.lock")
     if not module.check_mode:

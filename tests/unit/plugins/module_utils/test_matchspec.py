@@ -53,7 +53,7 @@ def test_no_specs_no_call(python):
 
 
 def test_no_conda_python_is_a_message(tmp_path):
-    with pytest.raises(_matchspec.MatchSpecError, match=r"bin/python not found: conda reads the match specs"):
+    with pytest.raises(_matchspec.MatchSpecError, match=r"bin/python not found: conda must read the match specs"):
         _matchspec.ask(Recorder(), str(tmp_path / "bin" / "python"), ["numpy"])
 
 

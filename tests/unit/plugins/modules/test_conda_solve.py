@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _node_lock
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_env, _lock_changes, _node_lock
 from ansible_collections.hpcenv.gpu_cluster.plugins.modules import conda_solve
 
 from .. import matchspec_double
@@ -20,14 +20,23 @@ from .runner import FIXTURES, run_module
 EXPLICIT = (FIXTURES / "conda-26.7.1" / "list-explicit-md5.txt").read_text()
 
 
+def _dotted(a: str, b: str) -> int:
+    x, y = (tuple(int(n) for n in v.split(".")) for v in (a, b))
+    return (x > y) - (x < y)
+
+
 class FakeConda:
     def __init__(self):
         self.calls: list[list[str]] = []
+        self.orders: list[list] = []
 
     def __call__(self, args, **kwargs):
         argv = [str(a) for a in args]
         if matchspec_double.is_matchspec_call(argv):
             return matchspec_double.reply(kwargs)
+        if argv[1:] == ["-c", _lock_changes.SCRIPT]:  # versions ordered as plain dotted numbers
+            self.orders.append(json.loads(kwargs["data"]))
+            return 0, json.dumps([_dotted(a, b) for _kind, a, b in self.orders[-1]]), ""
         self.calls.append(argv)
         if argv[1] == "create":
             prefix = Path(argv[argv.index("-p") + 1])
@@ -137,3 +146,39 @@ def test_check_mode_before_conda_is_installed_says_so(tmp_path):
         not result.get("failed")
         and result["msg"] == f"{tmp_path}/bin/conda not found: the specs are read once it is installed"
     )
+
+
+def test_the_changelog_from_the_previous_lock_orders_versions_with_the_nodes_conda(tmp_path):
+    python = (
+        "http://127.0.0.1:8765/conda-forge/linux-64/python-3.11.2-h_sys_0_cp311.conda#7c0a1d42eb47175991075c92cad90d3b"
+    )
+    openssl = "http://127.0.0.1:8765/conda-forge/linux-64/openssl-3.4.0-h0_0.conda#bf9e7a8edbf3f64129130a775ca23579"
+    assert python in EXPLICIT and openssl in EXPLICIT
+    previous = EXPLICIT.replace(python, python.replace("python-3.11.2-", "python-3.11.1-")).replace(openssl + "\n", "")
+    previous = previous.rstrip("\n") + "\nhttp://127.0.0.1:8765/conda-forge/noarch/tqdm-4.66.5-pyh0_0.conda#0123\n"
+    double = FakeConda()
+    result = solve(
+        tmp_path, {"channels": ["conda-forge"], "dependencies": ["python=3.11"]}, double, previous_lock=previous
+    )
+    assert result["lock_id"] == _conda_env.lock_id(result["lock"])
+    assert result["changes"]["added"] == [{"name": "openssl", "version": "3.4.0", "build": "h0_0"}]
+    assert result["changes"]["removed"] == [{"name": "tqdm", "version": "4.66.5", "build": "pyh0_0"}]
+    assert [(u["name"], u["from"], u["to"]) for u in result["changes"]["upgraded"]] == [("python", "3.11.1", "3.11.2")]
+    assert result["summary"] == "1 added, 1 removed, 1 upgraded"
+    assert double.orders == [[["conda", "3.11.2", "3.11.1"]]], "one call of the node's conda orders every version"
+
+
+def test_a_first_solve_adds_everything(tmp_path):
+    result = solve(tmp_path, {"channels": ["conda-forge"], "dependencies": ["python=3.11"]}, previous_lock="")
+    assert len(result["changes"]["added"]) == EXPLICIT.count("://") and result["summary"].endswith(" added")
+
+
+def test_a_previous_lock_edited_past_reading_leaves_the_new_lock_without_a_changelog(tmp_path):
+    result = solve(tmp_path, {"channels": ["conda-forge"], "dependencies": ["python=3.11"]}, previous_lock="garbage\n")
+    assert "@EXPLICIT" in result["lock"] and "changes" not in result
+    assert any("no changelog: the previous lock cannot be read" in w for w in result["_warnings"])
+
+
+def test_without_a_previous_lock_no_changelog(tmp_path):
+    result = solve(tmp_path, {"channels": ["conda-forge"], "dependencies": ["python=3.11"]})
+    assert "changes" not in result and "summary" not in result

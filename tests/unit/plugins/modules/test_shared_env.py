@@ -79,7 +79,7 @@ def versions(tmp_path) -> list[str]:
 def test_first_converge_builds_swaps_and_records(tmp_path):
     result = converge(tmp_path)
     assert result["changed"] and result["built"] and result["previous"] == ""
-    ident = shared_env.lock_id(LOCK)
+    ident = _conda_env.lock_id(LOCK)
     assert result["active"].startswith(f"shared_ml-{ident}-")
     link = tmp_path / "envs" / "shared_ml"
     assert os.readlink(link) == str(tmp_path / "envs" / ".versions" / result["active"])
@@ -94,7 +94,7 @@ def test_first_converge_builds_swaps_and_records(tmp_path):
 
 def test_lock_id_ignores_comments_and_order():
     shuffled = "@EXPLICIT\n# a comment\n" + "\n".join(reversed(LOCK.splitlines()[2:])) + "\n"
-    assert shared_env.lock_id(shuffled) == shared_env.lock_id(LOCK) != shared_env.lock_id(OTHER_LOCK)
+    assert _conda_env.lock_id(shuffled) == _conda_env.lock_id(LOCK) != _conda_env.lock_id(OTHER_LOCK)
 
 
 def test_check_mode_changes_nothing(tmp_path):
