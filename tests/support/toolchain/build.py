@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import datetime as dt
 import hashlib
 import io
@@ -86,6 +87,8 @@ BASE_ALWAYS = ["pip"]
 PREFIX_PLACEHOLDER = "/opt/anaconda1anaconda2anaconda3"
 # Node images whose Python a `sdist: true` package is built for (tests/harness/images).
 NODE_IMAGES = {"3.11": "localhost/hpcenv-node:bookworm", "3.13": "localhost/hpcenv-node:trixie"}
+# Wheels fetched (pip download) or built (sdist, one node image each) at the same time.
+FETCH_WORKERS = 4
 
 
 def _rattler_version() -> str:
@@ -195,7 +198,9 @@ def _build_from_sdist(out: Path, project: str, version: str, python: str) -> Non
         )  # fmt: skip
         (sdist,) = Path(tmp).iterdir()
         script = (
-            "set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; "
+            "set -e; export DEBIAN_FRONTEND=noninteractive; "
+            # the image's package lists (tests/harness/build-image), unless more than an hour old
+            '[ -n "$(find /var/lib/apt/lists -maxdepth 0 -mmin -60)" ] || apt-get update -qq; '
             "apt-get install -y -qq --no-install-recommends gcc libc6-dev python3-dev python3-setuptools "
             "python3-wheel python3-pip >/dev/null; "
             f"python3 -m pip wheel --quiet --no-deps --no-build-isolation --use-pep517 /src/{sdist.name} -w /out"
@@ -207,26 +212,37 @@ def _build_from_sdist(out: Path, project: str, version: str, python: str) -> Non
 
 
 def channel_wheels(spec: dict, cache: Path) -> dict:
-    """(package name, version, python or None) -> wheel file, for every wheel/sdist package of packages.yml."""
-    found = {}
+    """(package name, version, python or None) -> wheel file, for every wheel/sdist package of packages.yml.
+
+    The missing wheels are fetched side by side: each pip download is mostly its own start-up
+    and a round trip to the index, and each sdist build mostly waits for apt in its node image.
+    """
+    wanted = []
     for pkg in spec["packages"]:
         if not (pkg.get("wheel") or pkg.get("sdist")):
             continue
         project = pkg.get("pypi", pkg["name"])
-        pythons = spec["pythons"] if pkg.get("python") else [None]
-        for python in pythons:
+        for python in spec["pythons"] if pkg.get("python") else [None]:
             directory = cache / (f"cp{python.replace('.', '')}" if python else "pure")
             directory.mkdir(parents=True, exist_ok=True)
-            for version in pkg["versions"]:
-                if _find_wheel(directory, project, version) is None:
-                    if pkg.get("sdist"):
-                        _build_from_sdist(directory, project, version, python)
-                    else:
-                        _pip_download(directory, [f"{project}=={version}"], python)
-                wheel = _find_wheel(directory, project, version)
-                if wheel is None:
-                    raise SystemExit(f"no wheel of {project} {version} for {python or 'any Python'} in {directory}")
-                found[(pkg["name"], version, python)] = wheel
+            wanted += [(pkg, project, version, python, directory) for version in pkg["versions"]]
+
+    def fetch(pkg: dict, project: str, version: str, python: str | None, directory: Path) -> None:
+        if pkg.get("sdist"):
+            _build_from_sdist(directory, project, version, python)
+        else:
+            _pip_download(directory, [f"{project}=={version}"], python)
+
+    missing = [item for item in wanted if _find_wheel(item[4], item[1], item[2]) is None]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:
+        for future in [pool.submit(fetch, *item) for item in missing]:
+            future.result()
+    found = {}
+    for pkg, project, version, python, directory in wanted:
+        wheel = _find_wheel(directory, project, version)
+        if wheel is None:
+            raise SystemExit(f"no wheel of {project} {version} for {python or 'any Python'} in {directory}")
+        found[(pkg["name"], version, python)] = wheel
     return found
 
 
