@@ -84,6 +84,36 @@ options:
     description: Count a package whose files are missing from the active version as drift.
     type: bool
     default: true
+  catalogue:
+    description:
+      - Keep this environment's page of the node's catalogue for users, C(DIR/NAME.json) and C(DIR/NAME.md), in step
+        with the run (written in one rename each, only when they change; removed with O(state=absent)).
+      - A page lists the versions the controller recorded (number, lock id, when, by whom, changelog) and marks
+        which of them are kept on this node and which one is active; a version kept here that has no recorded
+        number (built from an item's own lock file) is listed by its lock id.
+      - Each numbered version kept on the node also gets a stable name, the link C(ENVS_DIR/NAME-vN), so that
+        C(conda activate NAME-v2) reaches it for as long as it is kept; the link goes when the version is pruned.
+        A path of that name that is not a link to one of this environment's versions is left alone, with a
+        warning.
+    type: dict
+    suboptions:
+      dir:
+        description: The catalogue's directory (it must exist).
+        type: path
+        required: true
+      versions:
+        description: The controller's versions of this environment for the node's variant, oldest first.
+        type: list
+        elements: dict
+        default: []
+      variant:
+        description: The node's variant of the environment, such as V(cpu) or V(cuda12.4).
+        type: str
+        default: ""
+      platform:
+        description: The node's conda platform, such as V(linux-64).
+        type: str
+        default: ""
 notes:
   - Version names carry the first 12 hex digits of the SHA256 of the lock's sorted package URL and C(# pip:) lines,
     so the same lock gives the same id on every node and a reordered or re-commented lock is not a new version.
@@ -170,6 +200,29 @@ actions:
   description: C(LINK) and C(UNLINK) of the new version's build, worked out from its records.
   returned: when a version was built
   type: dict
+kept:
+  description: The complete versions on the node after the run (in check mode, that would be), oldest first.
+  returned: when state is present
+  type: list
+  elements: str
+catalogue:
+  description: Whether the environment's catalogue page or its pinned names changed (in check mode, would change).
+  returned: when O(catalogue) is set
+  type: bool
+changelog:
+  description:
+    - When the run makes (in check mode, would make) a version built from another lock active and the catalogue
+      numbers it, that version's number, summary and changelog lines (from the version before it). Diff mode shows
+      them too, and the drift report lists them as pending for a node that lags.
+  returned: when O(catalogue) is set and the active version changes to a numbered one
+  type: dict
+  sample: {"version": "v3", "summary": "1 added", "lines": ["added tqdm 4.66.5 (pyhd8ed1ab_0)"]}
+pinned:
+  description: The stable names of the numbered versions kept on the node (C(NAME-vN) in O(envs_dir)).
+  returned: when O(catalogue) is set
+  type: list
+  elements: str
+  sample: [shared_ml-v1, shared_ml-v2]
 cmd:
   description: The commands run.
   returned: always
@@ -184,7 +237,13 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _atomic, _conda_env, _lock_install, _node_lock
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import (
+    _atomic,
+    _catalogue,
+    _conda_env,
+    _lock_install,
+    _node_lock,
+)
 
 MARKER = os.path.join("conda-meta", "hpcenv-complete")
 HISTORY_LENGTH = 20
@@ -299,14 +358,44 @@ class SharedEnv:
             self.fail(f"owner {self.p['owner']} or group {self.p['group']} does not exist on the node ({exc})")
         return 0, 0  # not reached
 
-    def swap(self, version: str) -> None:
-        """Point the link at version with an atomic rename of a new symlink over it."""
-        tmp = os.path.join(self.p["envs_dir"], f".{self.name}.swap-{os.getpid()}")
+    def swap(self, version: str, link: str = "") -> None:
+        """Point the link (or another of this env's links) at version with an atomic rename of a new symlink."""
+        link = link or self.link
+        tmp = os.path.join(self.p["envs_dir"], f".{os.path.basename(link)}.swap-{os.getpid()}")
         if os.path.lexists(tmp):
             os.unlink(tmp)
         os.symlink(self.path_of(version), tmp)
         os.lchown(tmp, *self.ids())
-        os.replace(tmp, self.link)
+        os.replace(tmp, link)
+
+    def pin(self, wanted: dict) -> list[str]:
+        """Keep the stable names NAME-vN (links in the envs dir) of WANTED {name: version path}; remove the
+        other NAME-vN links to this env's versions. Never touches a path that is not such a link. What it
+        changed (in check mode, would change)."""
+        envs_dir = self.p["envs_dir"]
+        pin_re = re.compile(rf"^{re.escape(self.name)}-v[0-9]+$")
+        links = [n for n in (os.listdir(envs_dir) if os.path.isdir(envs_dir) else []) if pin_re.match(n)]
+        ours = [
+            n
+            for n in links
+            if os.path.islink(os.path.join(envs_dir, n))
+            and self.version_re.match(os.path.basename(os.readlink(os.path.join(envs_dir, n))))
+        ]
+        changed = [n for n in ours if n not in wanted]
+        for name, path in wanted.items():
+            link = os.path.join(envs_dir, name)
+            if os.path.lexists(link) and name not in ours:
+                self.module.warn(f"{link} is not a link to a version of {self.name}: {self.name}'s {name} is not made")
+            elif not (os.path.islink(link) and os.readlink(link) == path):
+                changed.append(name)
+        if not self.module.check_mode:
+            for name in changed:
+                link = os.path.join(envs_dir, name)
+                if name in wanted:
+                    self.swap(os.path.basename(wanted[name]), link)
+                elif os.path.islink(link):
+                    os.unlink(link)
+        return sorted(changed)
 
     def prune(self, target: str, previous: str, history: list[str], keep: int) -> list[str]:
         """What to delete: interrupted builds (neither complete nor ever activated), and complete versions
@@ -335,6 +424,15 @@ def main() -> None:
             "owner": {"type": "str", "default": "root"},
             "group": {"type": "str", "default": "root"},
             "check_files": {"type": "bool", "default": True},
+            "catalogue": {
+                "type": "dict",
+                "options": {
+                    "dir": {"type": "path", "required": True},
+                    "versions": {"type": "list", "elements": "dict", "default": []},
+                    "variant": {"type": "str", "default": ""},
+                    "platform": {"type": "str", "default": ""},
+                },
+            },
             **_node_lock.ARGUMENT_SPEC,
         },
         required_if=[("state", "present", ("lock",))],
@@ -357,12 +455,17 @@ def main() -> None:
                 _absent(env, result)
             else:
                 _present(env, result)
+            if p["catalogue"]:
+                _catalogue_page(env, result)
     except _node_lock.LockTimeoutError as exc:
         module.fail_json(msg=f"{p['name']}: {exc}")
     if module._diff:
+        log = result.get("changelog", {})
+        heading = [f"{log['version']}: {log['summary']}"] if log else []
         result["diff"] = {
             "before": f"{env.link} -> {result.get('previous') or '(none)'}\n",
-            "after": f"{env.link} -> {result.get('active') or '(none)'}\n",
+            "after": "".join(f"{line}\n" for line in [f"{env.link} -> {result.get('active') or '(none)'}", *heading])
+            + "".join(f"  {line}\n" for line in log.get("lines", [])),
         }
     module.exit_json(**result)
 
@@ -459,6 +562,40 @@ def _present(env: SharedEnv, result: dict) -> None:
         if not module.check_mode:
             for version in doomed:
                 shutil.rmtree(env.path_of(version), ignore_errors=True)
+    known = {*new_history, previous, target} - {""}
+    kept = [v for v in env.versions() if v not in doomed and env.complete(v, known)]
+    result["kept"] = kept + ([target] if target not in kept else [])
+
+
+def _catalogue_page(env: SharedEnv, result: dict) -> None:
+    """Write (or, with state absent, remove) the env's catalogue page; say whether it changed."""
+    c = env.p["catalogue"]
+    paths = {fmt: os.path.join(c["dir"], f"{env.name}.{fmt}") for fmt in ("json", "md")}
+    if env.p["state"] == "absent":
+        wanted = dict.fromkeys(paths)
+    else:
+        page = _catalogue.entry(
+            env.name, env.p["envs_dir"], c["versions"], result["kept"], result["active"], c["variant"], c["platform"]
+        )
+        wanted = {"json": _catalogue.as_json(page), "md": _catalogue.as_markdown(page)}
+    differs = [fmt for fmt, path in paths.items() if _atomic.read(path) != wanted[fmt]]
+    moved = _catalogue.lock_of(result["active"]) != _catalogue.lock_of(result.get("previous") or "")
+    if env.p["state"] != "absent" and moved:
+        coming = [v for v in page["versions"] if v["lock_id"] == _catalogue.lock_of(result["active"]) and v["version"]]
+        if coming:
+            result["changelog"] = {key: coming[0][key] for key in ("version", "summary", "lines")}
+    pins = {} if env.p["state"] == "absent" else _catalogue.pinned(page)
+    result["pinned"] = sorted(pins)
+    relinked = env.pin(pins)
+    result["catalogue"] = bool(differs or relinked)
+    result["changed"] |= result["catalogue"]
+    if env.module.check_mode:
+        return
+    for fmt in differs:
+        if wanted[fmt] is None:
+            os.unlink(paths[fmt])
+        else:
+            _atomic.write(paths[fmt], wanted[fmt], 0o644)
 
 
 if __name__ == "__main__":

@@ -211,3 +211,62 @@ def test_absent_removes_everything_of_the_env(tmp_path):
 def test_unusable_locks_fail_with_a_message(tmp_path, lock, message):
     result = converge(tmp_path, lock=lock)
     assert result["failed"] and message in result["msg"]
+
+
+def test_catalogue_page_lists_versions_kept_and_active_and_follows_the_env(tmp_path):
+    catalogue = tmp_path / "catalogue"
+    catalogue.mkdir()
+    v1, v2 = _conda_env.lock_id(OTHER_LOCK), _conda_env.lock_id(LOCK)
+    changes = {"downgraded": [], "added": [], "removed": [], "rebuilt": [], "changed": []}
+    changes["upgraded"] = [
+        {"name": "six", "from": "1.16.0", "to": "1.17.0", "from_build": "pyh0_0", "to_build": "pyh0_0"}
+    ]
+    recorded = [
+        {"version": "v1", "lock_id": v1, "created": "2026-12-01T10:00:00Z", "by": "admin", "summary": "2 added"},
+        {"version": "v2", "lock_id": v2, "created": "2026-12-02T10:00:00Z", "by": "admin", "summary": "1 upgraded",
+         "changes": changes, "commit": "abc1234"},
+    ]  # fmt: skip
+    page = {"dir": str(catalogue), "versions": recorded, "variant": "cpu", "platform": "linux-64"}
+    converge(tmp_path, lock=OTHER_LOCK)
+    result = converge(tmp_path, catalogue=page)
+    assert result["changed"] and result["catalogue"]
+    assert sorted(v.split("-")[-2] for v in result["kept"]) == sorted([v1, v2])  # built within one second here
+    entry = json.loads((catalogue / "shared_ml.json").read_text())
+    assert entry["active"] == "v2" and entry["variant"] == "cpu"
+    assert [(v["version"], v["on_node"], v["active"]) for v in entry["versions"]] == [
+        ("v1", True, False),
+        ("v2", True, True),
+    ]
+    assert entry["versions"][1]["lines"] == ["upgraded six 1.16.0 -> 1.17.0"]
+    markdown = (catalogue / "shared_ml.md").read_text()
+    assert "Active version: **v2**" in markdown and "- upgraded six 1.16.0 -> 1.17.0" in markdown
+
+    envs = tmp_path / "envs"
+    assert result["pinned"] == ["shared_ml-v1", "shared_ml-v2"]
+    assert [os.readlink(envs / f"shared_ml-{n}").split("-")[-2] for n in ("v1", "v2")] == [v1, v2]
+    assert entry["versions"][0]["activate"] == "conda activate shared_ml-v1"
+    (envs / "shared_ml-v7").mkdir()  # not a link to one of its versions: never touched
+
+    again = converge(tmp_path, catalogue=page)
+    assert not again["changed"] and not again["catalogue"]
+    back = converge(tmp_path, lock=OTHER_LOCK, catalogue=page, check_mode=True)
+    assert back["catalogue"] and json.loads((catalogue / "shared_ml.json").read_text())["active"] == "v2"
+    assert back["changelog"] == {"version": "v1", "summary": "2 added", "lines": []}
+    converge(tmp_path, lock=OTHER_LOCK, catalogue=page)  # v1 active again; v2 kept
+    forth = run_module(
+        shared_env.main,
+        {"name": "shared_ml", "envs_dir": str(envs), "lock": LOCK, "root_prefix": str(tmp_path / "conda"),
+         "node_lock": str(tmp_path / "node.lock"), "catalogue": page},
+        check_mode=True, diff=True, command_double=FakeConda(),
+    )  # fmt: skip
+    assert forth["changelog"] == {"version": "v2", "summary": "1 upgraded", "lines": ["upgraded six 1.16.0 -> 1.17.0"]}
+    assert forth["diff"]["after"].endswith("\nv2: 1 upgraded\n  upgraded six 1.16.0 -> 1.17.0\n")
+
+    # Built from a lock the controller never numbered (an item's own lock_file): listed by its lock id.
+    converge(tmp_path, lock=LOCK.replace("zlib-1.3.1", "zlib-1.3.2"), catalogue=page)
+    entry = json.loads((catalogue / "shared_ml.json").read_text())
+    assert entry["active"] == entry["versions"][-1]["lock_id"] and entry["versions"][-1]["version"] == ""
+
+    gone = converge(tmp_path, state="absent", lock=None, catalogue=page)
+    assert gone["catalogue"] and not list(catalogue.iterdir())
+    assert sorted(p.name for p in envs.iterdir() if not p.name.startswith(".")) == ["shared_ml-v7"]

@@ -1,0 +1,118 @@
+# Copyright: hpcenv.gpu_cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private helpers: one shared environment's page of the node's catalogue, for its users.
+
+The catalogue is a directory of NAME.json (read by the `hpcenv-envs` command, and by anything
+else) and NAME.md (the same, for people). An entry joins what the controller recorded of the
+env's versions (version number, lock id, when, by whom, the commit, the changelog from the
+version before) with what is on this node: which versions are kept here, which one is active.
+No Ansible imports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _lock_changes
+
+# Fields of a controller version entry that the catalogue shows, in this order.
+FIELDS = ("version", "lock_id", "created", "by", "commit", "summary", "changes")
+
+
+def lock_of(version_dir: str) -> str:
+    """The lock id in a version directory's name (NAME-LOCKID-STAMP)."""
+    parts = version_dir.rsplit("-", 2)
+    return parts[1] if len(parts) == 3 else ""
+
+
+def entry(name: str, envs_dir: str, recorded: list, kept: list, active: str, variant: str, platform: str) -> dict:
+    """The catalogue entry of env NAME: RECORDED, the controller's versions (oldest first); KEPT, the
+    complete version directories on this node (oldest first); ACTIVE, the one its name points at."""
+    here = {lock_of(v): v for v in kept}  # the newest directory of each lock (kept is oldest first)
+    active_lock = lock_of(active) if active else ""
+    versions = []
+    for record in recorded if isinstance(recorded, list) else []:
+        if not isinstance(record, dict) or not record.get("lock_id"):
+            continue
+        shown = {field: record.get(field, "" if field != "changes" else {}) for field in FIELDS}
+        shown["changes"] = shown["changes"] if isinstance(shown["changes"], dict) else {}
+        shown["lines"] = describe(shown["changes"])
+        versions.append(dict(shown, **_place(envs_dir, here.get(shown["lock_id"], ""), active_lock)))
+    listed = {v["lock_id"] for v in versions}
+    # Built here from a lock the controller gave no number (an item's own lock_file, a rollout
+    # made before versions were recorded): listed too, without a number or a changelog.
+    for lock in sorted(set(here) - listed, key=lambda lock: here[lock].rsplit("-", 1)[1]):
+        unnumbered = dict.fromkeys(FIELDS, "")
+        versions.append(
+            dict(unnumbered, lock_id=lock, changes={}, lines=[], **_place(envs_dir, here[lock], active_lock))
+        )
+    for v in versions:
+        v["activate"] = f"conda activate {name}-{v['version']}" if v["version"] and v["on_node"] else ""
+    current = next((v for v in versions if v["active"]), {})
+    return {
+        "name": name,
+        "variant": variant,
+        "platform": platform,
+        "active": current.get("version") or current.get("lock_id", ""),
+        "activate": f"conda activate {name}",
+        "versions": versions,
+    }
+
+
+def _place(envs_dir: str, directory: str, active_lock: str) -> dict:
+    lock = lock_of(directory)
+    return {
+        "on_node": bool(directory),
+        "active": bool(directory) and lock == active_lock,
+        "path": os.path.join(envs_dir, ".versions", directory) if directory else "",
+    }
+
+
+def pinned(page: dict) -> dict:
+    """The stable name of each numbered version kept on the node (NAME-vN, in the envs dir) -> its directory."""
+    return {f"{page['name']}-{v['version']}": v["path"] for v in page["versions"] if v["version"] and v["on_node"]}
+
+
+def as_json(page: dict) -> str:
+    return json.dumps(page, indent=2, sort_keys=False) + "\n"
+
+
+def as_markdown(page: dict) -> str:
+    """The entry for people: the versions, newest first, each with its changelog."""
+    lines = [
+        f"# {page['name']} ({page['variant']}, {page['platform']})",
+        "",
+        f"Active version: **{page['active'] or 'none'}**. Use it with `{page['activate']}`.",
+        "",
+        "A kept version stays usable by its own name for as long as it is kept.",
+        "",
+        "| version | lock | created | by | on this node | use it with | changes |",
+        "|---------|------|---------|----|--------------|-------------|---------|",
+    ]
+    for v in reversed(page["versions"]):
+        here = "active" if v["active"] else ("kept" if v["on_node"] else "no")
+        use = f"`{v['activate']}`" if v["activate"] else "-"
+        lines.append(
+            f"| {v['version'] or '-'} | {v['lock_id']} | {v['created'] or '-'} | {v['by'] or '-'} | {here} "
+            f"| {use} | {v['summary'] or '-'} |"
+        )
+    for v in reversed(page["versions"]):
+        if v["lines"]:
+            lines += ["", f"## {v['version'] or v['lock_id']}: {v['summary']}", ""]
+            lines += [f"- {line}" for line in v["lines"]]
+    return "\n".join(lines) + "\n"
+
+
+def describe(changes: dict) -> list:
+    """One line per changed package (the catalogue's `lines`, which `hpcenv-envs diff` prints)."""
+    out = []
+    for kind in _lock_changes.KINDS:
+        for c in changes.get(kind) or []:
+            if kind in ("added", "removed"):
+                out.append(f"{kind} {c['name']} {c['version']} ({c['build'] or 'pip'})")
+            elif kind == "rebuilt":
+                out.append(f"rebuilt {c['name']} {c['version']} ({c['from_build']} -> {c['to_build']})")
+            else:
+                out.append(f"{kind} {c['name']} {c['from']} -> {c['to']}")
+    return out
