@@ -17,7 +17,8 @@ import os
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _lock_changes
 
 # Fields of a controller version entry that the catalogue shows, in this order.
-FIELDS = ("version", "lock_id", "created", "by", "commit", "summary", "changes")
+# `from`: the version whose lock a version replaced on the controller (its `changes` are from that one).
+FIELDS = ("version", "from", "lock_id", "created", "by", "commit", "summary", "changes")
 
 
 def lock_of(version_dir: str) -> str:
@@ -36,6 +37,7 @@ def entry(name: str, envs_dir: str, recorded: list, kept: list, active: str, var
         if not isinstance(record, dict) or not record.get("lock_id"):
             continue
         shown = {field: record.get(field, "" if field != "changes" else {}) for field in FIELDS}
+        shown["from"] = record.get("from")  # None: recorded before versions named theirs (the one before it)
         shown["changes"] = shown["changes"] if isinstance(shown["changes"], dict) else {}
         shown["lines"] = describe(shown["changes"])
         versions.append(dict(shown, **_place(envs_dir, here.get(shown["lock_id"], ""), active_lock)))

@@ -20,6 +20,10 @@ description:
   - Returns a drift record (RV(drift)) against the spec or lock, also in check mode, so it doubles as a drift check.
   - On any conda error (unsatisfiable spec, package not found, unreachable channel) it fails with conda's own
     reason; conda leaves an existing environment as it was and removes a half-created one.
+  - A change appends one line to the node's audit log (O(audit_log)), with the prefix and its package count before
+    and after.
+extends_documentation_fragment:
+  - hpcenv.gpu_cluster.audit
 author:
   - hpcenv.gpu_cluster contributors (@hpcenv)
 attributes:
@@ -168,6 +172,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import (
+    _audit,
     _conda_env,
     _conda_meta,
     _condarc,
@@ -281,6 +286,7 @@ def main() -> None:
             "root_prefix": {"type": "path", "default": "/opt/conda"},
             "executable": {"type": "path"},
             "check_files": {"type": "bool", "default": True},
+            **_audit.ARGUMENT_SPEC,
         },
         required_one_of=[("name", "prefix")],
         mutually_exclusive=[("name", "prefix"), ("environment", "environment_file", "lock_file")],
@@ -306,6 +312,8 @@ def main() -> None:
         result.update(drift=drift, packages=[] if not module.check_mode else _summary(before))
         if module._diff:
             result["diff"] = {"before": _conda_env.package_lines(before), "after": ""}
+        if result["changed"]:
+            _audit.record(module, [_audit.entry("conda-env-remove", prefix, len(before), None)])
         module.exit_json(**result)
 
     if p["lock_file"]:
@@ -363,6 +371,9 @@ def main() -> None:
 
     after = before if module.check_mode else manager.installed()
     result.update(drift=drift, packages=_summary(after))
+    if result["changed"]:
+        line = _audit.entry("conda-env", prefix, len(before), len(after), lock_file=p["lock_file"], state=p["state"])
+        _audit.record(module, [line])
     if manager.actions:
         result["actions"] = manager.actions
     if module._diff:

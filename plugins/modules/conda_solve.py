@@ -26,7 +26,10 @@ description:
   - Set C(CONDA_OVERRIDE_CUDA) in the task's C(environment) to solve for another CUDA driver.
   - Given O(previous_lock), it returns the changelog from that lock to the new one (RV(changes)), with the versions
     ordered by the node's conda (C(VersionOrder)) and, for pip pins, by pip's own version rules.
+  - A solve appends one line to the audit log of the node that solved (O(audit_log)), with the spec's source, the
+    previous lock's id and the new one, and the changelog's summary.
 extends_documentation_fragment:
+  - hpcenv.gpu_cluster.audit
   - hpcenv.gpu_cluster.node_lock
 author:
   - hpcenv.gpu_cluster contributors (@hpcenv)
@@ -111,6 +114,11 @@ lock_id:
   returned: success
   type: str
   sample: 227a1be227d8
+previous_lock_id:
+  description: The id of O(previous_lock), the lock RV(changes) are from.
+  returned: success, when O(previous_lock) is given and not empty
+  type: str
+  sample: 1f0e2a9b7d6c
 changes:
   description:
     - What changed from O(previous_lock) to the new lock, by package name (pip pins as C(pip:<name>)).
@@ -149,6 +157,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import (
+    _audit,
     _conda_env,
     _conda_meta,
     _lock_changes,
@@ -169,6 +178,7 @@ def main() -> None:
             "root_prefix": {"type": "path", "default": "/opt/conda"},
             "previous_lock": {"type": "str"},
             **_node_lock.ARGUMENT_SPEC,
+            **_audit.ARGUMENT_SPEC,
         },
         supports_check_mode=True,
     )
@@ -214,6 +224,13 @@ def main() -> None:
             module.warn(f"no changelog: the previous lock cannot be read: {exc}")
         except _matchspec.MatchSpecError as exc:
             module.fail_json(msg=f"the changelog from the previous lock: {exc}", **result)
+    previous = _conda_env.lock_id(p["previous_lock"]) if p["previous_lock"] else None
+    if previous:
+        result["previous_lock_id"] = previous
+    line = _audit.entry(
+        "solve", p["source"], previous, result["lock_id"], run=p["lock_by"], summary=result.get("summary")
+    )
+    _audit.record(module, [line])
     module.exit_json(**result)
 
 

@@ -22,6 +22,8 @@ description:
   - Accepts the other names conda accepts for a key (C(verify_ssl) for C(ssl_verify), C(disallow) for
     C(disallowed_packages), C(binstar_upload), C(whitelist_channels)...); setting a key removes the same setting
     under its other names, which conda would otherwise read as a second value.
+  - A rewrite appends one line to the node's audit log (O(audit_log)), with the keys that changed, before and after
+    (credentials in URLs masked).
 author:
   - hpcenv.gpu_cluster contributors (@hpcenv)
 requirements:
@@ -29,6 +31,7 @@ requirements:
     written without it.
 extends_documentation_fragment:
   - ansible.builtin.files
+  - hpcenv.gpu_cluster.audit
   - hpcenv.gpu_cluster.node_lock
 attributes:
   check_mode:
@@ -160,7 +163,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _atomic, _condarc, _node_lock
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _atomic, _audit, _condarc, _node_lock
 
 
 def _changed_keys(before: dict, before_final: set, after: dict, after_final: set) -> list[str]:
@@ -169,6 +172,17 @@ def _changed_keys(before: dict, before_final: set, after: dict, after_final: set
         k
         for k in keys
         if before.get(k, object()) != after.get(k, object()) or (k in before_final) != (k in after_final)
+    )
+
+
+def _audit_entry(p: dict, before: dict, before_final: set, after: dict, after_final: set, keys: list) -> dict:
+    """The audit line of a rewrite: each changed key's value (and finality) before and after."""
+
+    def side(config, final):
+        return {k: {"value": config[k], "final": True} if k in final else config[k] for k in keys if k in config}
+
+    return _audit.entry(
+        "condarc", p["path"], side(before, before_final), side(after, after_final), run=p["lock_by"], keys=keys
     )
 
 
@@ -199,6 +213,7 @@ def main() -> None:
             "validate_keys": {"type": "bool", "default": True},
             **_node_lock.ARGUMENT_SPEC,
             "node_lock": {"type": "path"},  # optional here: no lock is taken when it is not set
+            **_audit.ARGUMENT_SPEC,
         },
         add_file_common_args=True,
         supports_check_mode=True,
@@ -236,6 +251,7 @@ def main() -> None:
         try:
             with _held(p):
                 _write(module, path, after_text, fresh=not before_text)
+                _audit.record(module, [_audit_entry(p, before, before_final, after, after_final, changed_keys)])
         except _node_lock.LockTimeoutError as exc:
             module.fail_json(msg=f"{path}: {exc}", path=path)
 

@@ -22,6 +22,10 @@ description:
     reader never sees half a file and a secret is never readable by others, not even for a moment.
   - Paths are handled in the order given; a failure stops there, names the path and the reason, and leaves the paths
     after it untouched.
+  - A call that changed paths appends one line to the node's audit log (O(audit_log)) naming them (never their
+    content), also when it failed part way.
+extends_documentation_fragment:
+  - hpcenv.gpu_cluster.audit
 author:
   - hpcenv.gpu_cluster contributors (@hpcenv)
 attributes:
@@ -169,7 +173,7 @@ import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _atomic
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _atomic, _audit
 
 MANIFEST_DIR = "/var/lib/hpcenv-gpu-cluster/managed-paths"
 MANIFEST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -420,11 +424,17 @@ def _umask() -> int:
     return mask
 
 
+def _audit_records(manifest: str | None, changed: list[str]) -> list[dict]:
+    """The audit line of the paths a call changed (none when none did)."""
+    return [_audit.entry("paths", manifest or changed[0], None, changed)] if changed else []
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "paths": {"type": "list", "elements": "dict", "required": True, "options": ENTRY_SPEC},
             "manifest": {"type": "str"},
+            **_audit.ARGUMENT_SPEC,
         },
         supports_check_mode=True,
     )
@@ -446,12 +456,14 @@ def main() -> None:
             paths.ensure(want)
         except (PathError, OSError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            _audit.record(module, _audit_records(name, paths.changed))
             module.fail_json(
                 msg=f"{want['path']}: {reason} (the paths before it are done, the ones after it untouched)",
                 changed=bool(paths.changed),
                 changed_paths=paths.changed,
             )
     result = {"changed": bool(paths.changed), "changed_paths": paths.changed}
+    _audit.record(module, _audit_records(name, paths.changed))
     if name is not None and not module.check_mode:
         try:
             result["manifest"] = write_manifest(name, wants)

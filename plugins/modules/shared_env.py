@@ -27,7 +27,10 @@ description:
   - Holds the node lock (a C(flock) on O(node_lock)) for the whole call, so runs that overlap on one node (a nightly
     job, a rack-in bootstrap, an admin's C(site.yml)) take turns; a second run waits up to O(lock_timeout) seconds,
     then fails naming the holder. The kernel releases the lock of a killed run.
+  - Each change (a version built, a swap, a rollback, a repair of drift, versions pruned, the environment removed)
+    appends one line to the node's audit log (O(audit_log)), with the versions before and after and the lock id.
 extends_documentation_fragment:
+  - hpcenv.gpu_cluster.audit
   - hpcenv.gpu_cluster.node_lock
 author:
   - hpcenv.gpu_cluster contributors (@hpcenv)
@@ -239,6 +242,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import (
     _atomic,
+    _audit,
     _catalogue,
     _conda_env,
     _lock_install,
@@ -434,6 +438,7 @@ def main() -> None:
                 },
             },
             **_node_lock.ARGUMENT_SPEC,
+            **_audit.ARGUMENT_SPEC,
         },
         required_if=[("state", "present", ("lock",))],
         supports_check_mode=True,
@@ -457,6 +462,7 @@ def main() -> None:
                 _present(env, result)
             if p["catalogue"]:
                 _catalogue_page(env, result)
+            _audit.record(module, _audit_records(env, result))
     except _node_lock.LockTimeoutError as exc:
         module.fail_json(msg=f"{p['name']}: {exc}")
     if module._diff:
@@ -468,6 +474,42 @@ def main() -> None:
             + "".join(f"  {line}\n" for line in log.get("lines", [])),
         }
     module.exit_json(**result)
+
+
+def _audit_records(env: SharedEnv, result: dict) -> list[dict]:
+    """The audit lines of what this call changed (written while the node lock is still held)."""
+    p, records = env.p, []
+
+    def add(what, before, after, **details):
+        records.append(_audit.entry(what, env.name, before, after, run=p["lock_by"], **details))
+
+    previous, active = result.get("previous") or "", result.get("active") or ""
+    if p["state"] == "absent":
+        if result["changed"]:
+            add("remove", previous, None, pruned=result["pruned"])
+        return records
+    ident = result.get("lock_id", "")
+    if result["built"]:
+        add("build", None, active, lock_id=ident, reason=result.get("reason"))
+    if active != previous:
+        if p["rollback"]:
+            what = "rollback"
+        elif previous.startswith(f"{env.name}-{ident}-"):
+            what = "repair"  # drift corrected: a new build of the same lock
+        else:
+            what = "swap"
+        add(
+            what,
+            previous or None,
+            active,
+            lock_id=ident,
+            previous_lock_id=_catalogue.lock_of(previous) or None,
+            version=result.get("changelog", {}).get("version"),
+            summary=result.get("changelog", {}).get("summary"),
+        )
+    if result["pruned"]:
+        add("prune", result["pruned"], None)
+    return records
 
 
 def _absent(env: SharedEnv, result: dict) -> None:

@@ -18,6 +18,10 @@ description:
   - Before writing anything, it fails, naming file and line, when a file has malformed lines, overlapping ranges,
     or a range that starts at or below the highest real uid/gid.
   - Matches a file's entries on the whole user name (or the numeric uid), so C(ann) never matches C(joann).
+  - Each user whose ranges change gets one line in the node's audit log (O(audit_log)), with the ranges before and
+    after.
+extends_documentation_fragment:
+  - hpcenv.gpu_cluster.audit
 author:
   - hpcenv.gpu_cluster contributors (@hpcenv)
 attributes:
@@ -103,7 +107,7 @@ import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _atomic, _subid
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _atomic, _audit, _subid
 
 NOBODY = 65534
 
@@ -120,6 +124,17 @@ def highest_real_id() -> int:
     return max([i for i in ids if i not in (NOBODY, 2**32 - 2, 2**32 - 1)] or [0])
 
 
+def _ranges(entries: dict, users: dict) -> dict:
+    """{user: {subuid|subgid: {start, count} or None}}: each user's first range in each file."""
+    ranges = {}
+    for name, uid in users.items():
+        ranges[name] = {}
+        for kind, listed in entries.items():
+            mine = _subid.owned_by(listed, name, uid)
+            ranges[name][kind] = {"start": mine[0]["start"], "count": mine[0]["count"]} if mine else None
+    return ranges
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -129,6 +144,7 @@ def main() -> None:
             "start_min": {"type": "int", "default": 100000},
             "subuid_file": {"type": "path", "default": "/etc/subuid"},
             "subgid_file": {"type": "path", "default": "/etc/subgid"},
+            **_audit.ARGUMENT_SPEC,
         },
         supports_check_mode=True,
     )
@@ -159,6 +175,7 @@ def main() -> None:
     if problems:
         module.fail_json(msg="; ".join(problems) + ". Fix the files by hand; nothing was written.", problems=problems)
 
+    before = _ranges(entries, users)
     changed_users, warnings = set(), []
     if p["state"] == "absent":
         for kind in files:
@@ -193,12 +210,9 @@ def main() -> None:
             if after[kind] != texts[kind]:
                 _atomic.write(path, after[kind], 0o644, module.atomic_move)
 
-    ranges = {}
-    for name, uid in users.items():
-        ranges[name] = {}
-        for kind in files:
-            mine = _subid.owned_by(entries[kind], name, uid)
-            ranges[name][kind] = {"start": mine[0]["start"], "count": mine[0]["count"]} if mine else None
+    ranges = _ranges(entries, users)
+    if changed:
+        _audit.record(module, [_audit.entry("subid", n, before[n], ranges[n]) for n in sorted(changed_users)])
     result = {
         "changed": changed,
         "ranges": ranges,

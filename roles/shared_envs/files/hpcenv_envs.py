@@ -4,7 +4,8 @@
 
     hpcenv-envs list                    every shared environment, its active and kept versions
     hpcenv-envs show NAME [VERSION]     its versions with their changelogs (or one version)
-    hpcenv-envs diff NAME FROM TO       what changed from one version to another, step by step
+    hpcenv-envs diff NAME FROM TO       what changed from one version to another, step by step (the
+                                        steps of FROM that TO does not build on are undone first)
 
 A VERSION is a version number (v2), a lock id, or "active". --json prints the catalogue's own
 data instead. It reads the catalogue that the hpcenv.gpu_cluster collection keeps on every node
@@ -94,21 +95,49 @@ def do_show(args):
     return "\n".join(lines + ["  " + line for line in version["lines"]])
 
 
+def parent(page, index):
+    """The index of the version this one's changes are from, or None: its `from` ("" for a first version),
+    or, for a numbered version recorded without one (null), the version before it."""
+    version = page["versions"][index]
+    if version.get("from"):
+        return find(page, version["from"])
+    if version.get("from") is None and version["version"] and index > 0:
+        return index - 1
+    return None
+
+
+def lineage(page, index):
+    """INDEX and the versions its changes build on, back to the first."""
+    chain = []
+    while index is not None and index not in chain:
+        chain.append(index)
+        index = parent(page, index)
+    return chain
+
+
 def do_diff(args):
+    """From OLD to NEW through the versions they were rolled out from: the steps from OLD back to the
+    version both build on are undone, then NEW's own steps are applied."""
     page = page_of(args.name)
     first, last = find(page, args.old), find(page, args.new)
-    low, high = sorted((first, last))
-    steps = page["versions"][low + 1 : high + 1]
+    back, forward = lineage(page, first), lineage(page, last)
+    common = next((i for i in forward if i in back), None)
+    undone = back[: back.index(common)] if common is not None else back
+    applied = list(reversed(forward[: forward.index(common)] if common is not None else forward))
     old, new = label(page["versions"][first]), label(page["versions"][last])
+    steps = [("undo", page["versions"][i]) for i in undone] + [("apply", page["versions"][i]) for i in applied]
     if args.json:
-        changes = [{"version": label(v), "summary": v["summary"], "changes": v["changes"]} for v in steps]
+        changes = [
+            {"version": label(v), "undo": how == "undo", "summary": v["summary"], "changes": v["changes"]}
+            for how, v in steps
+        ]
         return {"name": page["name"], "from": old, "to": new, "steps": changes}
     if first == last:
         return f"{page['name']}: {old} and {new} are the same version"
-    way = "" if first < last else " (going back: each step below is undone)"
-    out = [f"{page['name']}: from {old} to {new}{way}"]
-    for version in steps:
-        out.append(f"{label(version)}: {version['summary'] or 'no changelog recorded'}")
+    out = [f"{page['name']}: from {old} to {new}"]
+    for how, version in steps:
+        prefix = "undo " if how == "undo" else ""
+        out.append(f"{prefix}{label(version)}: {version['summary'] or 'no changelog recorded'}")
         out += ["  " + line for line in version["lines"]]
     return "\n".join(out)
 

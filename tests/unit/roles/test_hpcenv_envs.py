@@ -94,3 +94,28 @@ def test_show_prints_the_markdown_page_or_one_version(command):
 def test_unknown_names_say_what_there_is(command, argv, message):
     code, out, err = command(*argv)
     assert code == 2 and not out and message in err
+
+
+def test_diff_follows_what_each_version_was_rolled_out_from(tmp_path, command):
+    """v2 was rolled out, its spec put back (v1 current again), then v3 from v1: v2 -> v3 undoes v2."""
+    recorded = [
+        dict(RECORDED[0], **{"from": ""}),
+        dict(RECORDED[1], **{"from": "v1"}),
+        dict(RECORDED[2], **{"from": "v1"}),
+    ]
+    kept = ["shared_ml-cccccccccccc-20261203100000"]
+    page = _catalogue.entry("shared_ml", "/opt/conda.d/envs", recorded, kept, kept[0], "cpu", "linux-64")
+    (tmp_path / "shared_ml.json").write_text(_catalogue.as_json(page))
+    code, out, _err = command("diff", "shared_ml", "v2", "v3")
+    assert code == 0
+    assert out.splitlines() == [
+        "shared_ml: from v2 to v3",
+        "undo v2: 1 added",
+        "  added tqdm 4.66.5 (pyhd8ed1ab_0)",
+        "v3: 1 upgraded",
+        "  upgraded numpy 2.0.2 -> 2.1.3",
+    ]
+    code, out, _err = command("diff", "shared_ml", "v1", "v3")
+    assert out.splitlines()[1:] == ["v3: 1 upgraded", "  upgraded numpy 2.0.2 -> 2.1.3"], "v2 is not on v3's way"
+    code, out, _err = command("diff", "shared_ml", "v3", "v1", "--json")
+    assert [(s["version"], s["undo"]) for s in json.loads(out)["steps"]] == [("v3", True)]
