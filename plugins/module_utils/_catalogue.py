@@ -27,10 +27,21 @@ def lock_of(version_dir: str) -> str:
     return parts[1] if len(parts) == 3 else ""
 
 
-def entry(name: str, envs_dir: str, recorded: list, kept: list, active: str, variant: str, platform: str) -> dict:
+def entry(
+    name: str,
+    envs_dir: str,
+    recorded: list,
+    kept: list,
+    active: str,
+    variant: str,
+    platform: str,
+    damaged: dict | None = None,
+) -> dict:
     """The catalogue entry of env NAME: RECORDED, the controller's versions (oldest first); KEPT, the
-    complete version directories on this node (oldest first); ACTIVE, the one its name points at."""
+    complete version directories on this node (oldest first); ACTIVE, the one its name points at;
+    DAMAGED, kept directories that no longer match their lock, with why (never offered for use)."""
     here = {lock_of(v): v for v in kept}  # the newest directory of each lock (kept is oldest first)
+    damaged = damaged or {}
     active_lock = lock_of(active) if active else ""
     versions = []
     for record in recorded if isinstance(recorded, list) else []:
@@ -40,17 +51,18 @@ def entry(name: str, envs_dir: str, recorded: list, kept: list, active: str, var
         shown["from"] = record.get("from")  # None: recorded before versions named theirs (the one before it)
         shown["changes"] = shown["changes"] if isinstance(shown["changes"], dict) else {}
         shown["lines"] = describe(shown["changes"])
-        versions.append(dict(shown, **_place(envs_dir, here.get(shown["lock_id"], ""), active_lock)))
+        versions.append(dict(shown, **_place(envs_dir, here.get(shown["lock_id"], ""), active_lock, damaged)))
     listed = {v["lock_id"] for v in versions}
     # Built here from a lock the controller gave no number (an item's own lock_file, a rollout
     # made before versions were recorded): listed too, without a number or a changelog.
     for lock in sorted(set(here) - listed, key=lambda lock: here[lock].rsplit("-", 1)[1]):
         unnumbered = dict.fromkeys(FIELDS, "")
         versions.append(
-            dict(unnumbered, lock_id=lock, changes={}, lines=[], **_place(envs_dir, here[lock], active_lock))
+            dict(unnumbered, lock_id=lock, changes={}, lines=[], **_place(envs_dir, here[lock], active_lock, damaged))
         )
     for v in versions:
-        v["activate"] = f"conda activate {name}-{v['version']}" if v["version"] and v["on_node"] else ""
+        usable = v["version"] and v["on_node"] and not v["damaged"]
+        v["activate"] = f"conda activate {name}-{v['version']}" if usable else ""
     current = next((v for v in versions if v["active"]), {})
     return {
         "name": name,
@@ -62,18 +74,19 @@ def entry(name: str, envs_dir: str, recorded: list, kept: list, active: str, var
     }
 
 
-def _place(envs_dir: str, directory: str, active_lock: str) -> dict:
+def _place(envs_dir: str, directory: str, active_lock: str, damaged: dict) -> dict:
     lock = lock_of(directory)
     return {
         "on_node": bool(directory),
         "active": bool(directory) and lock == active_lock,
         "path": os.path.join(envs_dir, ".versions", directory) if directory else "",
+        "damaged": damaged.get(directory, ""),
     }
 
 
 def pinned(page: dict) -> dict:
     """The stable name of each numbered version kept on the node (NAME-vN, in the envs dir) -> its directory."""
-    return {f"{page['name']}-{v['version']}": v["path"] for v in page["versions"] if v["version"] and v["on_node"]}
+    return {f"{page['name']}-{v['version']}": v["path"] for v in page["versions"] if v["activate"]}
 
 
 def as_json(page: dict) -> str:
@@ -93,12 +106,15 @@ def as_markdown(page: dict) -> str:
         "|---------|------|---------|----|--------------|-------------|---------|",
     ]
     for v in reversed(page["versions"]):
-        here = "active" if v["active"] else ("kept" if v["on_node"] else "no")
+        here = "active" if v["active"] else ("damaged" if v["damaged"] else ("kept" if v["on_node"] else "no"))
         use = f"`{v['activate']}`" if v["activate"] else "-"
         lines.append(
             f"| {v['version'] or '-'} | {v['lock_id']} | {v['created'] or '-'} | {v['by'] or '-'} | {here} "
             f"| {use} | {v['summary'] or '-'} |"
         )
+    for v in page["versions"]:
+        if v["damaged"]:
+            lines += ["", f"{v['version'] or v['lock_id']} is damaged on this node, and not offered: {v['damaged']}."]
     for v in reversed(page["versions"]):
         if v["lines"]:
             lines += ["", f"## {v['version'] or v['lock_id']}: {v['summary']}", ""]

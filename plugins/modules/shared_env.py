@@ -71,6 +71,13 @@ options:
     description: How many complete versions to keep at most, the active one included (newer ones are always kept).
     type: int
     default: 3
+  keep_locks:
+    description:
+      - Lock ids whose complete versions are never pruned, beyond O(keep_versions) and not counted in it (versions an
+        admin keeps by name, for example the one a paper's results came from).
+    type: list
+    elements: str
+    default: []
   root_prefix:
     description: The conda installation whose C(bin/conda) builds the versions.
     type: path
@@ -319,6 +326,28 @@ class SharedEnv:
                     return version
         return ""
 
+    def damage(self, version: str) -> str:
+        """Why a kept VERSION no longer matches the lock it was built from (its records, read as the
+        drift check reads the active one, without its files); empty when it matches or has no lock here."""
+        try:
+            with open(
+                os.path.join(self.locks_dir, f"{self.name}-{_catalogue.lock_of(version)}.lock"), encoding="utf-8"
+            ) as fh:
+                packages, pip_lock = _lock_install.parse_lock(fh.read())
+        except (OSError, _conda_env.SpecError):
+            return ""
+        drift = _lock_install.lock_drift(self.path_of(version), packages, pip_lock, check_files=False)[0]
+        if drift["in_sync"]:
+            return ""
+        parts = []
+        for kind in ("unreadable", "missing", "extra", "changed", "broken"):
+            names = sorted(
+                str(d.get("package", d.get("name"))) if isinstance(d, dict) else d for d in drift.get(kind, [])
+            )
+            if names:
+                parts.append(f"{kind} {', '.join(names)}")
+        return "its records differ from its lock: " + "; ".join(parts)
+
     # ------------------------------------------------------------------ changing it
 
     def fail(self, msg: str, **extra) -> None:
@@ -401,14 +430,19 @@ class SharedEnv:
                     os.unlink(link)
         return sorted(changed)
 
-    def prune(self, target: str, previous: str, history: list[str], keep: int) -> list[str]:
+    def prune(self, target: str, previous: str, history: list[str], keep: int, locks: set[str]) -> list[str]:
         """What to delete: interrupted builds (neither complete nor ever activated), and complete versions
         older than the target beyond `keep`. The target and every complete version newer than it stay; of
-        the older ones, the version active before this run and the latest activations go first."""
+        the older ones, the version active before this run and the latest activations go first. A complete
+        version built from one of LOCKS (kept by name) stays and does not count against `keep`."""
         known = {*history, previous, target} - {""}
         versions = [v for v in self.versions() if v != target]
         stamp = target.rsplit("-", 1)[1]
-        older = [v for v in versions if self.complete(v, known) and v.rsplit("-", 1)[1] < stamp]
+        older = [
+            v
+            for v in versions
+            if self.complete(v, known) and v.rsplit("-", 1)[1] < stamp and _catalogue.lock_of(v) not in locks
+        ]
         ranked = list(dict.fromkeys([previous, *reversed(history), *reversed(older)]))
         keep_older = [v for v in ranked if v in older][: keep - 1]
         interrupted = [v for v in versions if not self.complete(v, known)]
@@ -424,6 +458,7 @@ def main() -> None:
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "rollback": {"type": "bool", "default": False},
             "keep_versions": {"type": "int", "default": 3},
+            "keep_locks": {"type": "list", "elements": "str", "default": []},
             "root_prefix": {"type": "path", "default": "/opt/conda"},
             "owner": {"type": "str", "default": "root"},
             "group": {"type": "str", "default": "root"},
@@ -558,13 +593,16 @@ def _present(env: SharedEnv, result: dict) -> None:
     result["previous"] = previous
     drift = {"in_sync": False, "missing": [], "extra": [], "changed": [], "broken": []}
     if p["rollback"]:
-        candidates = [
-            v
-            for v in reversed(history)
-            if not v.startswith(f"{env.name}-{ident}-") and os.path.isdir(env.path_of(v)) and v != previous
+        # The newest version of the history built from another lock: the one already active when the
+        # rollback was made before (re-running keeps it there), else the one before the current lock.
+        earlier = [
+            v for v in reversed(history) if not v.startswith(f"{env.name}-{ident}-") and os.path.isdir(env.path_of(v))
         ]
+        damaged = {v: env.damage(v) for v in earlier}
+        candidates = [v for v in earlier if not damaged[v]]
         if not candidates:
-            env.fail(f"rollback is set but no earlier version is left in {env.history_file} (history: {history})")
+            why = "".join(f"; {v} is damaged ({damaged[v]})" for v in earlier if damaged[v])
+            env.fail(f"rollback is set but no earlier version is left in {env.history_file} (history: {history}){why}")
         target, reason = candidates[0], f"rolled back to {candidates[0]}"
     elif not previous:
         target, reason = "", "the environment does not exist yet"
@@ -597,7 +635,7 @@ def _present(env: SharedEnv, result: dict) -> None:
         result["changed"] = True
         if not module.check_mode:
             _atomic.write_if_changed(env.history_file, "".join(f"{v}\n" for v in new_history))
-    doomed = env.prune(target, previous, new_history, p["keep_versions"])
+    doomed = env.prune(target, previous, new_history, p["keep_versions"], set(p["keep_locks"]))
     result["pruned"] = doomed
     if doomed:
         result["changed"] = True
@@ -607,6 +645,8 @@ def _present(env: SharedEnv, result: dict) -> None:
     known = {*new_history, previous, target} - {""}
     kept = [v for v in env.versions() if v not in doomed and env.complete(v, known)]
     result["kept"] = kept + ([target] if target not in kept else [])
+    # A kept version that no longer matches its lock is never offered (no stable name, no rollback).
+    result["damaged"] = {v: why for v in result["kept"] if v != target for why in [env.damage(v)] if why}
 
 
 def _catalogue_page(env: SharedEnv, result: dict) -> None:
@@ -617,7 +657,14 @@ def _catalogue_page(env: SharedEnv, result: dict) -> None:
         wanted = dict.fromkeys(paths)
     else:
         page = _catalogue.entry(
-            env.name, env.p["envs_dir"], c["versions"], result["kept"], result["active"], c["variant"], c["platform"]
+            env.name,
+            env.p["envs_dir"],
+            c["versions"],
+            result["kept"],
+            result["active"],
+            c["variant"],
+            c["platform"],
+            result.get("damaged"),
         )
         wanted = {"json": _catalogue.as_json(page), "md": _catalogue.as_markdown(page)}
     differs = [fmt for fmt, path in paths.items() if _atomic.read(path) != wanted[fmt]]

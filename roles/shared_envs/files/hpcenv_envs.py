@@ -57,6 +57,8 @@ def find(page, wanted):
 def where(version):
     if version["active"]:
         return "active"
+    if version.get("damaged"):
+        return "damaged on this node, not offered (" + version["damaged"] + ")"
     return "kept on this node" if version["on_node"] else "not on this node"
 
 

@@ -150,6 +150,9 @@ def test_rollback_points_at_the_previous_lock_and_keeps_the_history(tmp_path):
     new = converge(tmp_path)["active"]
     back = converge(tmp_path, rollback=True)
     assert back["active"] == old and back["previous"] == new and back["history"] == [old, new]
+    again = converge(tmp_path, rollback=True)
+    assert again["active"] == old and not again["changed"], "re-running a rollback keeps it where it is"
+
     assert new in versions(tmp_path), "the newer version stays for a roll forward"
     assert os.readlink(tmp_path / "envs" / "shared_ml").endswith(old)
 
@@ -270,3 +273,43 @@ def test_catalogue_page_lists_versions_kept_and_active_and_follows_the_env(tmp_p
     gone = converge(tmp_path, state="absent", lock=None, catalogue=page)
     assert gone["catalogue"] and not list(catalogue.iterdir())
     assert sorted(p.name for p in envs.iterdir() if not p.name.startswith(".")) == ["shared_ml-v7"]
+
+
+def test_a_version_kept_by_name_outlives_keep_versions_and_does_not_count(tmp_path, monkeypatch):
+    ticks = iter(range(1_800_000_000, 1_900_000_000, 3600))  # each build an hour after the last
+    monkeypatch.setattr(shared_env.time, "time", lambda: next(ticks))
+    third = LOCK.replace("zlib-1.3.1", "zlib-1.3.2")
+    paper = converge(tmp_path, lock=OTHER_LOCK)["active"]
+    converge(tmp_path)
+    kept = [_conda_env.lock_id(OTHER_LOCK)]
+    result = converge(tmp_path, lock=third, keep_versions=2, keep_locks=kept)
+    assert result["pruned"] == [] and paper in versions(tmp_path), "kept by name, and not counted in keep_versions"
+    assert len(versions(tmp_path)) == 3
+    dropped = converge(tmp_path, lock=third, keep_versions=2)
+    assert dropped["pruned"] == [paper], "once no longer kept by name, the usual rule prunes it"
+
+
+def test_a_damaged_kept_version_is_shown_as_damaged_and_never_offered(tmp_path):
+    catalogue = tmp_path / "catalogue"
+    catalogue.mkdir()
+    recorded = [
+        {"version": "v1", "from": "", "lock_id": _conda_env.lock_id(OTHER_LOCK), "summary": "2 added"},
+        {"version": "v2", "from": "v1", "lock_id": _conda_env.lock_id(LOCK), "summary": "1 upgraded"},
+    ]
+    page = {"dir": str(catalogue), "versions": recorded, "variant": "cpu", "platform": "linux-64"}
+    old = converge(tmp_path, lock=OTHER_LOCK, catalogue=page)["active"]
+    converge(tmp_path, catalogue=page)
+    assert (tmp_path / "envs" / "shared_ml-v1").is_symlink()
+    record = next((tmp_path / "envs" / ".versions" / old / "conda-meta").glob("six-*.json"))
+    record.write_text(record.read_text()[:20])  # truncated, as in the drift story
+
+    result = converge(tmp_path, catalogue=page)
+    assert result["damaged"] == {old: result["damaged"][old]} and "unreadable six" in result["damaged"][old]
+    assert result["pinned"] == ["shared_ml-v2"] and not (tmp_path / "envs" / "shared_ml-v1").exists()
+    entry = json.loads((catalogue / "shared_ml.json").read_text())
+    assert entry["versions"][0]["damaged"] and entry["versions"][0]["activate"] == ""
+    assert "v1 is damaged on this node, and not offered" in (catalogue / "shared_ml.md").read_text()
+
+    refused = converge(tmp_path, rollback=True, catalogue=page)
+    assert refused["failed"] and f"{old} is damaged (its records differ from its lock" in refused["msg"]
+    assert os.readlink(tmp_path / "envs" / "shared_ml").endswith(result["active"]), "nothing changed"
