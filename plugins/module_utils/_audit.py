@@ -60,7 +60,7 @@ def entry(what: str, subject: str, before=None, after=None, run: str = "", **det
     """One audit record (not yet written)."""
     record = {
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "node": socket.getfqdn(),
+        "node": socket.gethostname(),  # no DNS lookup: a slow resolver never delays a change
         "user": _user(),
         "run": run,
         "what": what,
