@@ -36,13 +36,20 @@ ARGUMENT_SPEC = {"audit_log": {"type": "path", "default": DEFAULT_PATH}}
 
 # Credentials that may sit in a value (a condarc's channel URL or proxy): user:password@ and
 # anaconda.org's /t/<token>/ are masked before a line is written anywhere.
-_SECRETS = (re.compile(r"(?<=://)[^/@\s]+@"), re.compile(r"(?<=/t/)[^/\s]+(?=/)"))
+# anaconda.org's /t/<token> (at the end too) and a query's token=/password= values.
+_SECRETS = (
+    (re.compile(r"(?<=://)[^/@\s]+@"), "***@"),
+    (re.compile(r"(?<=/t/)[^/?#\s]+"), "<TOKEN>"),
+    (re.compile(r"(?i)([?&](?:token|password|passwd|secret|key)=)[^&#\s]+"), r"\1<TOKEN>"),
+)
 
 
 def mask(value):
     """VALUE with credentials in its strings masked (dicts and lists too)."""
     if isinstance(value, str):
-        return _SECRETS[1].sub("<TOKEN>", _SECRETS[0].sub("***@", value))
+        for pattern, replacement in _SECRETS:
+            value = pattern.sub(replacement, value)
+        return value
     if isinstance(value, dict):
         return {key: mask(item) for key, item in value.items()}
     if isinstance(value, (list, tuple, set)):
@@ -51,7 +58,10 @@ def mask(value):
 
 
 def _user() -> str:
-    name = pwd.getpwuid(os.geteuid()).pw_name
+    try:
+        name = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a uid without a passwd entry (a container, a broken NSS)
+        name = str(os.geteuid())
     became = os.environ.get("SUDO_USER", "")
     return f"{name} (as {became})" if became and became != name else name
 
@@ -77,7 +87,8 @@ def append(path: str, records: list[dict]) -> None:
     if not path or not records:
         return
     directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    if directory:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
     text = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in records).encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:

@@ -13,8 +13,8 @@ description:
   - Appends one line to the node's audit log (O(audit_log)) and to the journal (C(SYSLOG_IDENTIFIER=hpcenv-audit)),
     for a change that a role made with one of ansible-core's modules (a user removed from a group, for example).
     The collection's own modules that change a node (M(hpcenv.gpu_cluster.shared_env), M(hpcenv.gpu_cluster.condarc),
-    M(hpcenv.gpu_cluster.subid), M(hpcenv.gpu_cluster.managed_paths), M(hpcenv.gpu_cluster.conda_solve)) write
-    their own lines, in the process that makes the change.
+    M(hpcenv.gpu_cluster.subid), M(hpcenv.gpu_cluster.managed_paths), M(hpcenv.gpu_cluster.conda_solve),
+    M(hpcenv.gpu_cluster.conda_env)) write their own lines, in the process that makes the change.
   - The line holds the time (UTC), the node, the user the module ran as (and C(SUDO_USER)), O(run), O(what),
     O(subject), O(before), O(after) and O(details); credentials in URLs are masked. Lines are appended under
     C(flock), so runs that overlap never lose or interleave lines.
@@ -36,7 +36,7 @@ attributes:
     description: Each call appends a line; the caller calls it once per change.
 options:
   what:
-    description: The kind of change, one word (for example V(group-member-removed)).
+    description: The kind of change, one word (for example V(group-members-removed)).
     type: str
     required: true
   subject:
@@ -70,7 +70,7 @@ EXAMPLES = r"""
 
 - name: Record it in the audit log
   hpcenv.gpu_cluster.audit_log:
-    what: group-member-removed
+    what: group-members-removed
     subject: docker
     before: [alice]
     after: []
@@ -93,7 +93,7 @@ entry:
     node: gpu1
     user: root
     run: site.yml
-    what: group-member-removed
+    what: group-members-removed
     subject: docker
     before: [alice]
     after: []

@@ -26,8 +26,8 @@ description:
   - Set C(CONDA_OVERRIDE_CUDA) in the task's C(environment) to solve for another CUDA driver.
   - Given O(previous_lock), it returns the changelog from that lock to the new one (RV(changes)), with the versions
     ordered by the node's conda (C(VersionOrder)) and, for pip pins, by pip's own version rules.
-  - A solve appends one line to the audit log of the node that solved (O(audit_log)), with the spec's source, the
-    previous lock's id and the new one, and the changelog's summary.
+  - A solve that gives another lock than O(previous_lock) appends one line to the audit log of the node that solved
+    (O(audit_log)), with the spec's source, the previous lock's id and the new one, and the changelog's summary.
 extends_documentation_fragment:
   - hpcenv.gpu_cluster.audit
   - hpcenv.gpu_cluster.node_lock
@@ -227,10 +227,11 @@ def main() -> None:
     previous = _conda_env.lock_id(p["previous_lock"]) if p["previous_lock"] else None
     if previous:
         result["previous_lock_id"] = previous
-    line = _audit.entry(
-        "solve", p["source"], previous, result["lock_id"], run=p["lock_by"], summary=result.get("summary")
-    )
-    _audit.record(module, [line])
+    if previous != result["lock_id"]:  # a solve that gives the same lock again (state: latest) changes nothing
+        line = _audit.entry(
+            "solve", p["source"], previous, result["lock_id"], run=p["lock_by"], summary=result.get("summary")
+        )
+        _audit.record(module, [line])
     module.exit_json(**result)
 
 

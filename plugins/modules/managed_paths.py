@@ -23,7 +23,7 @@ description:
   - Paths are handled in the order given; a failure stops there, names the path and the reason, and leaves the paths
     after it untouched.
   - A call that changed paths appends one line to the node's audit log (O(audit_log)) naming them (never their
-    content), also when it failed part way.
+    content; C(removed) lists those it deleted), also when it failed part way.
 extends_documentation_fragment:
   - hpcenv.gpu_cluster.audit
 author:
@@ -424,9 +424,13 @@ def _umask() -> int:
     return mask
 
 
-def _audit_records(manifest: str | None, changed: list[str]) -> list[dict]:
-    """The audit line of the paths a call changed (none when none did)."""
-    return [_audit.entry("paths", manifest or changed[0], None, changed)] if changed else []
+def _audit_records(manifest: str | None, changed: list[str], wants: list[dict]) -> list[dict]:
+    """The audit line of the paths a call changed (none when none did); `removed` names those it deleted."""
+    if not changed:
+        return []
+    gone = {w["path"] for w in wants if w.get("state") == "absent"}
+    removed = [path for path in changed if path in gone]
+    return [_audit.entry("paths", manifest or changed[0], None, changed, removed=removed)]
 
 
 def main() -> None:
@@ -456,14 +460,14 @@ def main() -> None:
             paths.ensure(want)
         except (PathError, OSError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            _audit.record(module, _audit_records(name, paths.changed))
+            _audit.record(module, _audit_records(name, paths.changed, wants))
             module.fail_json(
                 msg=f"{want['path']}: {reason} (the paths before it are done, the ones after it untouched)",
                 changed=bool(paths.changed),
                 changed_paths=paths.changed,
             )
     result = {"changed": bool(paths.changed), "changed_paths": paths.changed}
-    _audit.record(module, _audit_records(name, paths.changed))
+    _audit.record(module, _audit_records(name, paths.changed, wants))
     if name is not None and not module.check_mode:
         try:
             result["manifest"] = write_manifest(name, wants)

@@ -334,7 +334,7 @@ class SharedEnv:
                 os.path.join(self.locks_dir, f"{self.name}-{_catalogue.lock_of(version)}.lock"), encoding="utf-8"
             ) as fh:
                 packages, pip_lock = _lock_install.parse_lock(fh.read())
-        except (OSError, _conda_env.SpecError):
+        except (OSError, ValueError, _conda_env.SpecError):  # no lock here, or one not readable as text
             return ""
         drift = _lock_install.lock_drift(self.path_of(version), packages, pip_lock, check_files=False)[0]
         if drift["in_sync"]:
@@ -495,9 +495,11 @@ def main() -> None:
                 _absent(env, result)
             else:
                 _present(env, result)
-            if p["catalogue"]:
-                _catalogue_page(env, result)
-            _audit.record(module, _audit_records(env, result))
+            try:
+                if p["catalogue"]:
+                    _catalogue_page(env, result)
+            finally:  # what was built, swapped or pruned is logged even if the catalogue page fails
+                _audit.record(module, _audit_records(env, result))
     except _node_lock.LockTimeoutError as exc:
         module.fail_json(msg=f"{p['name']}: {exc}")
     if module._diff:
@@ -598,7 +600,8 @@ def _present(env: SharedEnv, result: dict) -> None:
         earlier = [
             v for v in reversed(history) if not v.startswith(f"{env.name}-{ident}-") and os.path.isdir(env.path_of(v))
         ]
-        damaged = {v: env.damage(v) for v in earlier}
+        # A damaged version is no target, but a rollback already made stays where it is (its drift is reported).
+        damaged = {v: "" if v == previous else env.damage(v) for v in earlier}
         candidates = [v for v in earlier if not damaged[v]]
         if not candidates:
             why = "".join(f"; {v} is damaged ({damaged[v]})" for v in earlier if damaged[v])

@@ -83,7 +83,7 @@ def test_managed_paths_logs_the_paths_it_changed_never_their_content(tmp_path, a
     run_module(managed_paths.main, args, command_double=RealCommands())
     (line,) = audit.lines()
     made = [p["path"] for p in wanted(tmp_path) if p.get("state") != "absent"]
-    assert line["what"] == "paths" and line["after"] == made
+    assert line["what"] == "paths" and line["after"] == made and "removed" not in line
     assert "s3cret" not in audit.path.read_text()
     run_module(managed_paths.main, args, command_double=RealCommands())
     assert len(audit.lines()) == 1
@@ -123,3 +123,18 @@ def test_overlapping_writers_lose_and_interleave_no_line(tmp_path, monkeypatch, 
     assert len(lines) == 200 * writers
     for w in range(writers):
         assert [line["after"] for line in lines if line["subject"] == f"w{w}"] == list(range(200))
+
+
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [
+        ("https://conda.anaconda.org/t/abc-123", "https://conda.anaconda.org/t/<TOKEN>"),
+        ("https://conda.anaconda.org/t/abc-123/conda-forge", "https://conda.anaconda.org/t/<TOKEN>/conda-forge"),
+        ("https://me:pw@proxy:3128", "https://***@proxy:3128"),
+        ("https://repo.example/simple?token=s3cret&x=1", "https://repo.example/simple?token=<TOKEN>&x=1"),
+        ({"proxy_servers": {"https": "http://u:p@p:80"}}, {"proxy_servers": {"https": "http://***@p:80"}}),
+        ("conda-forge", "conda-forge"),
+    ],
+)
+def test_credentials_are_masked_wherever_they_sit_in_a_value(value, masked):
+    assert _audit.mask(value) == masked

@@ -313,3 +313,13 @@ def test_a_damaged_kept_version_is_shown_as_damaged_and_never_offered(tmp_path):
     refused = converge(tmp_path, rollback=True, catalogue=page)
     assert refused["failed"] and f"{old} is damaged (its records differ from its lock" in refused["msg"]
     assert os.readlink(tmp_path / "envs" / "shared_ml").endswith(result["active"]), "nothing changed"
+
+
+def test_a_rollback_already_made_stays_even_when_its_version_drifted(tmp_path):
+    first = converge(tmp_path, lock=OTHER_LOCK)["active"]
+    converge(tmp_path)
+    assert converge(tmp_path, rollback=True)["active"] == first
+    record = next((tmp_path / "envs" / "shared_ml" / "conda-meta").glob("six-*.json"))
+    record.write_text(record.read_text()[:20])
+    again = converge(tmp_path, rollback=True)
+    assert again["active"] == first and not again["changed"], "never one version further back"
