@@ -34,9 +34,9 @@ FIELDS = ("time", "node", "user", "run", "what", "subject", "before", "after")  
 ARGUMENT_SPEC = {"audit_log": {"type": "path", "default": DEFAULT_PATH}}
 
 
-# Credentials that may sit in a value (a condarc's channel URL or proxy): user:password@ and
-# anaconda.org's /t/<token>/ are masked before a line is written anywhere.
-# anaconda.org's /t/<token> (at the end too) and a query's token=/password= values.
+# Credentials that may sit in a value (a condarc's channel URL or proxy), masked before a line is
+# written anywhere: user:password@, anaconda.org's /t/<token> (at the end too) and a query's
+# token=/password= values.
 _SECRETS = (
     (re.compile(r"(?<=://)[^/@\s]+@"), "***@"),
     (re.compile(r"(?<=/t/)[^/?#\s]+"), "<TOKEN>"),

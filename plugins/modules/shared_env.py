@@ -326,13 +326,15 @@ class SharedEnv:
                     return version
         return ""
 
+    def lock_file(self, ident: str) -> str:
+        """The copy of lock IDENT kept beside the versions built from it."""
+        return os.path.join(self.locks_dir, f"{self.name}-{ident}.lock")
+
     def damage(self, version: str) -> str:
         """Why a kept VERSION no longer matches the lock it was built from (its records, read as the
         drift check reads the active one, without its files); empty when it matches or has no lock here."""
         try:
-            with open(
-                os.path.join(self.locks_dir, f"{self.name}-{_catalogue.lock_of(version)}.lock"), encoding="utf-8"
-            ) as fh:
+            with open(self.lock_file(_catalogue.lock_of(version)), encoding="utf-8") as fh:
                 packages, pip_lock = _lock_install.parse_lock(fh.read())
         except (OSError, ValueError, _conda_env.SpecError):  # no lock here, or one not readable as text
             return ""
@@ -521,6 +523,7 @@ def _audit_records(env: SharedEnv, result: dict) -> list[dict]:
         records.append(_audit.entry(what, env.name, before, after, run=p["lock_by"], **details))
 
     previous, active = result.get("previous") or "", result.get("active") or ""
+    previous_lock = _catalogue.lock_of(previous)
     if p["state"] == "absent":
         if result["changed"]:
             add("remove", previous, None, pruned=result["pruned"])
@@ -531,7 +534,7 @@ def _audit_records(env: SharedEnv, result: dict) -> list[dict]:
     if active != previous:
         if p["rollback"]:
             what = "rollback"
-        elif previous.startswith(f"{env.name}-{ident}-"):
+        elif previous_lock == ident:
             what = "repair"  # drift corrected: a new build of the same lock
         else:
             what = "swap"
@@ -540,7 +543,7 @@ def _audit_records(env: SharedEnv, result: dict) -> list[dict]:
             previous or None,
             active,
             lock_id=ident,
-            previous_lock_id=_catalogue.lock_of(previous) or None,
+            previous_lock_id=previous_lock or None,
             version=result.get("changelog", {}).get("version"),
             summary=result.get("changelog", {}).get("summary"),
         )
@@ -582,7 +585,7 @@ def _present(env: SharedEnv, result: dict) -> None:
         env.fail("the lock lists no packages")
     ident = _conda_env.lock_id(text)
     result["lock_id"] = ident
-    node_lock = os.path.join(env.locks_dir, f"{env.name}-{ident}.lock")
+    node_lock = env.lock_file(ident)
     if not module.check_mode:
         for directory in (p["envs_dir"], env.versions_dir, env.locks_dir):
             os.makedirs(directory, mode=0o755, exist_ok=True)

@@ -33,12 +33,17 @@ RECORDED = [
 ]  # fmt: skip
 
 
+def write_page(catalogue: Path, recorded: list, kept: list, active: str) -> None:
+    """shared_ml's catalogue page (JSON and Markdown), as the shared_env module writes it."""
+    page = _catalogue.entry("shared_ml", "/opt/conda.d/envs", recorded, kept, active, "cpu", "linux-64")
+    (catalogue / "shared_ml.json").write_text(_catalogue.as_json(page))
+    (catalogue / "shared_ml.md").write_text(_catalogue.as_markdown(page))
+
+
 @pytest.fixture
 def command(tmp_path, monkeypatch, capsys):
     kept = ["shared_ml-bbbbbbbbbbbb-20261202100000", "shared_ml-cccccccccccc-20261203100000"]
-    page = _catalogue.entry("shared_ml", "/opt/conda.d/envs", RECORDED, kept, kept[1], "cpu", "linux-64")
-    (tmp_path / "shared_ml.json").write_text(_catalogue.as_json(page))
-    (tmp_path / "shared_ml.md").write_text(_catalogue.as_markdown(page))
+    write_page(tmp_path, RECORDED, kept, kept[1])
     spec = importlib.util.spec_from_file_location("hpcenv_envs", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -104,8 +109,7 @@ def test_diff_follows_what_each_version_was_rolled_out_from(tmp_path, command):
         dict(RECORDED[2], **{"from": "v1"}),
     ]
     kept = ["shared_ml-cccccccccccc-20261203100000"]
-    page = _catalogue.entry("shared_ml", "/opt/conda.d/envs", recorded, kept, kept[0], "cpu", "linux-64")
-    (tmp_path / "shared_ml.json").write_text(_catalogue.as_json(page))
+    write_page(tmp_path, recorded, kept, kept[0])
     code, out, _err = command("diff", "shared_ml", "v2", "v3")
     assert code == 0
     assert out.splitlines() == [
