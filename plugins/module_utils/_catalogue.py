@@ -11,8 +11,10 @@ No Ansible imports.
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _lock_changes
 
@@ -89,8 +91,95 @@ def pinned(page: dict) -> dict:
     return {f"{page['name']}-{v['version']}": v["path"] for v in page["versions"] if v["activate"]}
 
 
+# The first lines of every modulefile this collection writes: how it finds its own again.
+MODULE_MARKER = "## hpcenv.gpu_cluster: "
+
+
+def _tcl(text: str) -> str:
+    """TEXT as one double-quoted Tcl word: nothing in it substituted; line breaks kept as \\n."""
+    return '"' + re.sub(r'([\\"$\[\]{}])', r"\\\1", text).replace("\n", "\\n") + '"'
+
+
+def modulefiles(page: dict, envs_dir: str) -> dict:
+    """Environment Modules / Lmod modulefiles of the env's usable numbered versions, by path relative to the
+    modulefiles directory: NAME/vN for each (`module load NAME/vN`, like `conda activate NAME-vN`), and
+    NAME/.version naming the active one, the default of `module load NAME`."""
+    name = page["name"]
+    files = {}
+    for v in page["versions"]:
+        if not v["activate"]:
+            continue
+        stable = f"{name}-{v['version']}"
+        prefix = os.path.join(envs_dir, stable)
+        about = f"{name} {v['version']} ({page['variant']}, lock {v['lock_id']})" + (
+            f": {v['summary']}" if v["summary"] else ""
+        )
+        help_text = "\n".join([about, *(f"  {line}" for line in v["lines"]), f"hpcenv-envs show {name} {v['version']}"])
+        lines = [
+            "#%Module1.0",
+            f"{MODULE_MARKER}{name} {v['version']}, written by the shared_envs role; do not edit",
+            f"module-whatis {_tcl(about)}",
+            "proc ModulesHelp {} {",
+            f"    puts stderr {_tcl(help_text)}",
+            "}",
+            f"conflict {name}",
+            f"setenv CONDA_PREFIX {_tcl(prefix)}",
+            f"setenv CONDA_DEFAULT_ENV {_tcl(stable)}",
+            f"prepend-path PATH {_tcl(os.path.join(prefix, 'bin'))}",
+        ]
+        files[f"{name}/{v['version']}"] = "\n".join(lines) + "\n"
+    active = next((v for v in page["versions"] if v["active"] and v["activate"]), None)
+    if active:
+        files[f"{name}/.version"] = (
+            "\n".join(
+                [
+                    "#%Module1.0",
+                    f"{MODULE_MARKER}the active version of {name}",
+                    f"set ModulesVersion {_tcl(active['version'])}",
+                ]
+            )
+            + "\n"
+        )
+    return files
+
+
 def as_json(page: dict) -> str:
     return json.dumps(page, indent=2, sort_keys=False) + "\n"
+
+
+# The columns of a page's table of versions (Markdown and HTML alike).
+COLUMNS = ("version", "lock", "created", "by", "on this node", "use it with", "changes")
+USE = COLUMNS.index("use it with")
+
+
+def _rows(page: dict) -> list:
+    """The table's rows, newest first, one text per column ("" in `use it with`: not usable)."""
+    rows = []
+    for v in reversed(page["versions"]):
+        here = "active" if v["active"] else ("damaged" if v["damaged"] else ("kept" if v["on_node"] else "no"))
+        rows.append(
+            [
+                v["version"] or "-",
+                v["lock_id"],
+                v["created"] or "-",
+                v["by"] or "-",
+                here,
+                v["activate"],
+                v["summary"] or "-",
+            ]
+        )
+    return rows
+
+
+def _notes(page: dict) -> tuple[list, list]:
+    """Why each damaged version is not offered; the changelogs, newest first, as (title, lines)."""
+    damaged = [
+        f"{v['version'] or v['lock_id']} is damaged on this node, and not offered: {v['damaged']}."
+        for v in page["versions"]
+        if v["damaged"]
+    ]
+    changelogs = [(f"{v['version'] or v['lock_id']}: {v['summary']}", v["lines"]) for v in reversed(page["versions"])]
+    return damaged, [(title, lines) for title, lines in changelogs if lines]
 
 
 def as_markdown(page: dict) -> str:
@@ -102,24 +191,42 @@ def as_markdown(page: dict) -> str:
         "",
         "A kept version stays usable by its own name for as long as it is kept.",
         "",
-        "| version | lock | created | by | on this node | use it with | changes |",
-        "|---------|------|---------|----|--------------|-------------|---------|",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "|".join("-" * (len(c) + 2) for c in COLUMNS) + "|",
     ]
-    for v in reversed(page["versions"]):
-        here = "active" if v["active"] else ("damaged" if v["damaged"] else ("kept" if v["on_node"] else "no"))
-        use = f"`{v['activate']}`" if v["activate"] else "-"
-        lines.append(
-            f"| {v['version'] or '-'} | {v['lock_id']} | {v['created'] or '-'} | {v['by'] or '-'} | {here} "
-            f"| {use} | {v['summary'] or '-'} |"
-        )
-    for v in page["versions"]:
-        if v["damaged"]:
-            lines += ["", f"{v['version'] or v['lock_id']} is damaged on this node, and not offered: {v['damaged']}."]
-    for v in reversed(page["versions"]):
-        if v["lines"]:
-            lines += ["", f"## {v['version'] or v['lock_id']}: {v['summary']}", ""]
-            lines += [f"- {line}" for line in v["lines"]]
+    for row in _rows(page):
+        row[USE] = f"`{row[USE]}`" if row[USE] else "-"
+        lines.append("| " + " | ".join(row) + " |")
+    damaged, changelogs = _notes(page)
+    for note in damaged:
+        lines += ["", note]
+    for title, changes in changelogs:
+        lines += ["", f"## {title}", ""] + [f"- {line}" for line in changes]
     return "\n".join(lines) + "\n"
+
+
+def as_html(page: dict) -> str:
+    """The same entry as an HTML section, for the hub's page of shared environments."""
+    e = html.escape
+    out = [
+        f'<section id="{e(page["name"])}">',
+        f"<h2>{e(page['name'])} ({e(page['variant'])}, {e(page['platform'])})</h2>",
+        f"<p>Active version: <strong>{e(page['active'] or 'none')}</strong>. "
+        f"Use it with <code>{e(page['activate'])}</code>.</p>",
+        "<p>A kept version stays usable by its own name for as long as it is kept.</p>",
+        "<table>",
+        "<tr>" + "".join(f"<th>{e(c)}</th>" for c in COLUMNS) + "</tr>",
+    ]
+    for row in _rows(page):
+        cells = [e(cell) for cell in row]
+        cells[USE] = f"<code>{cells[USE]}</code>" if row[USE] else "-"
+        out.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    out.append("</table>")
+    damaged, changelogs = _notes(page)
+    out += [f"<p>{e(note)}</p>" for note in damaged]
+    for title, changes in changelogs:
+        out += [f"<h3>{e(title)}</h3>", "<ul>"] + [f"<li>{e(line)}</li>" for line in changes] + ["</ul>"]
+    return "\n".join([*out, "</section>"]) + "\n"
 
 
 def describe(changes: dict) -> list:

@@ -96,8 +96,9 @@ options:
     default: true
   catalogue:
     description:
-      - Keep this environment's page of the node's catalogue for users, C(DIR/NAME.json) and C(DIR/NAME.md), in step
-        with the run (written in one rename each, only when they change; removed with O(state=absent)).
+      - Keep this environment's page of the node's catalogue for users, C(DIR/NAME.json), C(DIR/NAME.md) and
+        C(DIR/NAME.html) (a section of the hub's page of shared environments), in step with the run (written in one
+        rename each, only when they change; removed with O(state=absent)).
       - A page lists the versions the controller recorded (number, lock id, when, by whom, changelog) and marks
         which of them are kept on this node and which one is active; a version kept here that has no recorded
         number (built from an item's own lock file) is listed by its lock id.
@@ -124,6 +125,16 @@ options:
         description: The node's conda platform, such as V(linux-64).
         type: str
         default: ""
+      modulefiles:
+        description:
+          - An Environment Modules or Lmod modulefiles directory (on C(MODULEPATH)). Each stable name C(NAME-vN) also
+            gets the modulefile C(DIR/NAME/vN). C(module load NAME/v2) sets C(PATH), C(CONDA_PREFIX) and
+            C(CONDA_DEFAULT_ENV) as C(conda activate NAME-v2) does, without running the env's C(activate.d) scripts;
+            C(module whatis) and C(module help) give its changelog. C(DIR/NAME/.version) makes the active version
+            the default of C(module load NAME). Written in one rename each, only when they change; a
+            version's file goes with its stable name. A file there that this module did not write is left alone,
+            with a warning. Unset, no modulefiles.
+        type: path
 notes:
   - Version names carry the first 12 hex digits of the SHA256 of the lock's sorted package URL and C(# pip:) lines,
     so the same lock gives the same id on every node and a reordered or re-commented lock is not a new version.
@@ -233,6 +244,12 @@ pinned:
   type: list
   elements: str
   sample: [shared_ml-v1, shared_ml-v2]
+modulefiles:
+  description: The modulefiles written or removed (in check mode, that would be), relative to O(catalogue.modulefiles).
+  returned: when O(catalogue.modulefiles) is set
+  type: list
+  elements: str
+  sample: [shared_ml/.version, shared_ml/v3]
 cmd:
   description: The commands run.
   returned: always
@@ -472,6 +489,7 @@ def main() -> None:
                     "versions": {"type": "list", "elements": "dict", "default": []},
                     "variant": {"type": "str", "default": ""},
                     "platform": {"type": "str", "default": ""},
+                    "modulefiles": {"type": "path"},
                 },
             },
             **_node_lock.ARGUMENT_SPEC,
@@ -658,7 +676,7 @@ def _present(env: SharedEnv, result: dict) -> None:
 def _catalogue_page(env: SharedEnv, result: dict) -> None:
     """Write (or, with state absent, remove) the env's catalogue page; say whether it changed."""
     c = env.p["catalogue"]
-    paths = {fmt: os.path.join(c["dir"], f"{env.name}.{fmt}") for fmt in ("json", "md")}
+    paths = {fmt: os.path.join(c["dir"], f"{env.name}.{fmt}") for fmt in ("json", "md", "html")}
     if env.p["state"] == "absent":
         wanted = dict.fromkeys(paths)
     else:
@@ -672,7 +690,11 @@ def _catalogue_page(env: SharedEnv, result: dict) -> None:
             c["platform"],
             result.get("damaged"),
         )
-        wanted = {"json": _catalogue.as_json(page), "md": _catalogue.as_markdown(page)}
+        wanted = {
+            "json": _catalogue.as_json(page),
+            "md": _catalogue.as_markdown(page),
+            "html": _catalogue.as_html(page),
+        }
     differs = [fmt for fmt, path in paths.items() if _atomic.read(path) != wanted[fmt]]
     moved = _catalogue.lock_of(result["active"]) != _catalogue.lock_of(result.get("previous") or "")
     if env.p["state"] != "absent" and moved:
@@ -682,7 +704,9 @@ def _catalogue_page(env: SharedEnv, result: dict) -> None:
     pins = {} if env.p["state"] == "absent" else _catalogue.pinned(page)
     result["pinned"] = sorted(pins)
     relinked = env.pin(pins)
-    result["catalogue"] = bool(differs or relinked)
+    if c["modulefiles"]:
+        result["modulefiles"] = _modulefiles(env, c["modulefiles"], {} if env.p["state"] == "absent" else page)
+    result["catalogue"] = bool(differs or relinked or result.get("modulefiles"))
     result["changed"] |= result["catalogue"]
     if env.module.check_mode:
         return
@@ -691,6 +715,41 @@ def _catalogue_page(env: SharedEnv, result: dict) -> None:
             os.unlink(paths[fmt])
         else:
             _atomic.write(paths[fmt], wanted[fmt], 0o644)
+
+
+def _ours(path: str) -> bool:
+    """Whether PATH is a modulefile this module wrote (its marker in the first lines), not a link."""
+    if os.path.islink(path) or not os.path.isfile(path):
+        return False
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return _catalogue.MODULE_MARKER in fh.read(512)
+
+
+def _modulefiles(env: SharedEnv, top: str, page: dict) -> list[str]:
+    """Keep the env's modulefiles under TOP in step with its catalogue PAGE ({}: none); remove the ones this module
+    wrote that are no longer wanted, never another file. What changed (in check mode, would change)."""
+    wanted = _catalogue.modulefiles(page, env.p["envs_dir"]) if page else {}
+    here = os.path.join(top, env.name)
+    ours = [f"{env.name}/{n}" for n in (sorted(os.listdir(here)) if os.path.isdir(here) else [])]
+    ours = [rel for rel in ours if _ours(os.path.join(top, rel))]
+    changed = [rel for rel in ours if rel not in wanted]
+    for rel, text in wanted.items():
+        path = os.path.join(top, rel)
+        if os.path.lexists(path) and rel not in ours:
+            env.module.warn(f"{path} was not written by hpcenv.gpu_cluster: {env.name}'s modulefile is not made")
+        elif _atomic.read(path) != text:
+            changed.append(rel)
+    if not env.module.check_mode:
+        for rel in changed:
+            path = os.path.join(top, rel)
+            if rel in wanted:
+                os.makedirs(here, mode=0o755, exist_ok=True)
+                _atomic.write(path, wanted[rel], 0o644)
+            else:
+                os.unlink(path)
+        if not wanted and os.path.isdir(here) and not os.listdir(here):
+            os.rmdir(here)
+    return sorted(changed)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """Drive JupyterHub over real HTTP(S) as a user would, for the jupyter scenario's verify.
 
-    python hub_client.py URL CA_FILE USER PASSWORD KERNEL      log in, start a server, run code in KERNEL
+    python hub_client.py URL CA_FILE USER PASSWORD KERNEL      log in, read the page of shared
+        environments, start a server, run code in KERNEL
     python hub_client.py --wait-culled URL CA_FILE USER PASSWORD SECONDS
     python hub_client.py --logins URL CA_FILE USER:PASSWORD...     the login form's status for each
     python hub_client.py --swap URL CA_FILE USER PASSWORD KERNEL MARKER_DIR
         start KERNEL, keep it busy until MARKER_DIR/swap-done appears (the playbook swaps the
-        env meanwhile), then import in it again and start a second kernel
+        env meanwhile), then import in it again and start a second kernel; the env version
+        each kernel reports (language_info)
 
 Runs with the hub environment's Python (requests and tornado come with JupyterHub).
 Prints one JSON object with what it saw; the playbook asserts on it.
@@ -67,27 +69,16 @@ def user_model(base: str, ca: str, user: str, headers: dict) -> dict:
     return reply.json()
 
 
-async def execute(ws_url: str, ca: str, headers: dict, code: str, timeout: float = 120) -> str:
+async def request(ws_url: str, ca: str, headers: dict, msg_type: str, content: dict, timeout: float = 120) -> list:
+    """Send one shell request to a kernel; the messages it answers with (its parent), until it is idle."""
     conn = await websocket_connect(HTTPRequest(ws_url, headers=headers, ca_certs=ca, validate_cert=True))
     msg_id = uuid.uuid4().hex
+    header = {"msg_id": msg_id, "msg_type": msg_type, "username": "verify", "session": uuid.uuid4().hex}
+    header["version"] = "5.3"
     conn.write_message(
-        json.dumps(
-            {
-                "header": {
-                    "msg_id": msg_id,
-                    "msg_type": "execute_request",
-                    "username": "verify",
-                    "session": uuid.uuid4().hex,
-                    "version": "5.3",
-                },
-                "parent_header": {},
-                "metadata": {},
-                "channel": "shell",
-                "content": {"code": code, "silent": False, "store_history": False, "allow_stdin": False},
-            }
-        )
+        json.dumps({"header": header, "parent_header": {}, "metadata": {}, "channel": "shell", "content": content})
     )
-    out, deadline = [], time.monotonic() + timeout
+    replies, deadline = [], time.monotonic() + timeout
     while time.monotonic() < deadline:
         raw = await asyncio.wait_for(conn.read_message(), timeout=timeout)
         if raw is None:
@@ -95,14 +86,31 @@ async def execute(ws_url: str, ca: str, headers: dict, code: str, timeout: float
         msg = json.loads(raw)
         if msg.get("parent_header", {}).get("msg_id") != msg_id:
             continue
+        replies.append(msg)
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    conn.close()
+    return replies
+
+
+async def execute(ws_url: str, ca: str, headers: dict, code: str, timeout: float = 120) -> str:
+    """Run CODE in the kernel; its output (errors as 'ERROR name: value')."""
+    content = {"code": code, "silent": False, "store_history": False, "allow_stdin": False}
+    out = []
+    for msg in await request(ws_url, ca, headers, "execute_request", content, timeout):
         if msg["msg_type"] == "stream":
             out.append(msg["content"]["text"])
         elif msg["msg_type"] == "error":
             out.append("ERROR " + msg["content"].get("ename", "") + ": " + msg["content"].get("evalue", ""))
-        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            break
-    conn.close()
     return "".join(out)
+
+
+async def env_version(ws_url: str, ca: str, headers: dict) -> dict:
+    """The env version the kernel reports in its language_info (what JupyterLab saves in a notebook)."""
+    for msg in await request(ws_url, ca, headers, "kernel_info_request", {}):
+        if msg["msg_type"] == "kernel_info_reply":
+            return msg["content"].get("language_info", {}).get("hpcenv.gpu_cluster", {})
+    return {}
 
 
 def start_server(base: str, ca: str, user: str, password: str) -> tuple[dict, dict]:
@@ -151,13 +159,30 @@ def swap(base: str, ca: str, user: str, password: str, kernel: str, marker_dir: 
     seen["before"] = asyncio.run(execute(ws_url, ca, headers, code, timeout=900)).strip().splitlines()[-1]
     later = "import sys, numpy; print(sys.prefix); print(numpy.__file__)\nimport six; print(six.__file__)"
     seen["after_swap_same_kernel"] = asyncio.run(execute(ws_url, ca, headers, later)).splitlines()
+    seen["old_kernel_env"] = asyncio.run(env_version(ws_url, ca, headers))
     fresh = new_kernel(base, ca, user, headers, kernel)
     seen["new_kernel"] = asyncio.run(execute(fresh, ca, headers, later)).splitlines()
+    seen["new_kernel_env"] = asyncio.run(env_version(fresh, ca, headers))
     return seen
 
 
+def environments_page(base: str, ca: str, user: str, password: str) -> dict:
+    """The hub's page of shared environments: for a stranger (sent to log in) and for USER, logged in."""
+    page = f"{base}services/environments/"
+    stranger = requests.get(page, verify=ca, timeout=30, allow_redirects=False)
+    browser = login(base, ca, user, password)[1]
+    seen = browser.get(page, timeout=60)  # through the hub's OAuth: authorize, callback, the page
+    return {
+        "stranger_status": stranger.status_code,
+        "stranger_location": stranger.headers.get("Location", ""),
+        "status": seen.status_code,
+        "url": seen.url,
+        "text": seen.text,
+    }
+
+
 def session(base: str, ca: str, user: str, password: str, kernel: str) -> dict:
-    seen: dict = {}
+    seen: dict = {"environments_page": environments_page(base, ca, user, password)}
     page = requests.get(f"{base}hub/login", verify=ca, timeout=30)
     seen["login_page"] = {"status": page.status_code, "has_password_field": 'name="password"' in page.text}
     seen["wrong_password_status"] = login(base, ca, user, password + "-wrong")[0]

@@ -243,6 +243,10 @@ def test_catalogue_page_lists_versions_kept_and_active_and_follows_the_env(tmp_p
     assert entry["versions"][1]["lines"] == ["upgraded six 1.16.0 -> 1.17.0"]
     markdown = (catalogue / "shared_ml.md").read_text()
     assert "Active version: **v2**" in markdown and "- upgraded six 1.16.0 -> 1.17.0" in markdown
+    section = (catalogue / "shared_ml.html").read_text()
+    assert section.startswith('<section id="shared_ml">') and "<strong>v2</strong>" in section
+    assert "<li>upgraded six 1.16.0 -&gt; 1.17.0</li>" in section
+    assert "<td><code>conda activate shared_ml-v1</code></td>" in section
 
     envs = tmp_path / "envs"
     assert result["pinned"] == ["shared_ml-v1", "shared_ml-v2"]
@@ -323,3 +327,57 @@ def test_a_rollback_already_made_stays_even_when_its_version_drifted(tmp_path):
     record.write_text(record.read_text()[:20])
     again = converge(tmp_path, rollback=True)
     assert again["active"] == first and not again["changed"], "never one version further back"
+
+
+def test_modulefiles_follow_the_stable_names_and_leave_other_files_alone(tmp_path):
+    catalogue, modules, envs = tmp_path / "catalogue", tmp_path / "modulefiles", tmp_path / "envs"
+    catalogue.mkdir()
+    v1, v2 = _conda_env.lock_id(OTHER_LOCK), _conda_env.lock_id(LOCK)
+    changes = {kind: [] for kind in ("added", "removed", "downgraded", "rebuilt", "changed")}
+    changes["upgraded"] = [{"name": "six", "from": "1.16.0", "to": "1.17.0", "from_build": "b", "to_build": "b"}]
+    recorded = [
+        {"version": "v1", "lock_id": v1, "summary": 'first [exec rm -rf /] "$HOME" {x} <script>'},
+        {"version": "v2", "lock_id": v2, "summary": "1 upgraded", "changes": changes},
+    ]
+    page = {"dir": str(catalogue), "versions": recorded, "variant": "cpu", "modulefiles": str(modules)}
+    converge(tmp_path, lock=OTHER_LOCK)
+    assert converge(tmp_path, catalogue=page, check_mode=True)["modulefiles"] == [
+        "shared_ml/.version",
+        "shared_ml/v1",
+        "shared_ml/v2",
+    ]
+    assert not modules.exists(), "check mode writes nothing"
+    result = converge(tmp_path, catalogue=page)
+    assert result["modulefiles"] == ["shared_ml/.version", "shared_ml/v1", "shared_ml/v2"] and result["catalogue"]
+    v2_file = (modules / "shared_ml" / "v2").read_text()
+    assert v2_file.startswith("#%Module1.0\n## hpcenv.gpu_cluster: shared_ml v2,")
+    for line in (
+        f'module-whatis "shared_ml v2 (cpu, lock {v2}): 1 upgraded"',
+        f'    puts stderr "shared_ml v2 (cpu, lock {v2}): 1 upgraded\\n  upgraded six 1.16.0 -> 1.17.0'
+        '\\nhpcenv-envs show shared_ml v2"',
+        "conflict shared_ml",
+        f'setenv CONDA_PREFIX "{envs}/shared_ml-v2"',
+        'setenv CONDA_DEFAULT_ENV "shared_ml-v2"',
+        f'prepend-path PATH "{envs}/shared_ml-v2/bin"',
+    ):
+        assert line + "\n" in v2_file, line
+    # Nothing in a summary is substituted by Tcl: brackets, dollars, quotes and braces are escaped.
+    assert (
+        f'"shared_ml v1 (cpu, lock {v1}): first \\[exec rm -rf /\\] \\"\\$HOME\\" \\{{x\\}} <script>"'
+        in (modules / "shared_ml" / "v1").read_text()
+    )
+    assert (modules / "shared_ml" / ".version").read_text().endswith('set ModulesVersion "v2"\n')
+    assert (
+        "<td>first [exec rm -rf /] &quot;$HOME&quot; {x} &lt;script&gt;</td>"
+        in (catalogue / "shared_ml.html").read_text()
+    )
+
+    (modules / "shared_ml" / "v9").write_text("#%Module1.0\n# an admin's own\n")
+    again = converge(tmp_path, catalogue=page)
+    assert not again["changed"] and again["modulefiles"] == []
+    back = converge(tmp_path, lock=OTHER_LOCK, catalogue=page)  # v1 active again: the default follows
+    assert back["modulefiles"] == ["shared_ml/.version"]
+    assert (modules / "shared_ml" / ".version").read_text().endswith('set ModulesVersion "v1"\n')
+    gone = converge(tmp_path, state="absent", lock=None, catalogue=page)
+    assert gone["modulefiles"] == ["shared_ml/.version", "shared_ml/v1", "shared_ml/v2"]
+    assert os.listdir(modules / "shared_ml") == ["v9"], "a file it did not write stays"
