@@ -55,8 +55,8 @@ def entry(
         shown["lines"] = describe(shown["changes"])
         versions.append(dict(shown, **_place(envs_dir, here.get(shown["lock_id"], ""), active_lock, damaged)))
     listed = {v["lock_id"] for v in versions}
-    # Built here from a lock the controller gave no number (an item's own lock_file, a rollout
-    # made before versions were recorded): listed too, without a number or a changelog.
+    # Built here from a lock the controller gave no number (a rollout made before versions were
+    # recorded, or a lock the controller no longer lists): listed too, without a number or a changelog.
     for lock in sorted(set(here) - listed, key=lambda lock: here[lock].rsplit("-", 1)[1]):
         unnumbered = dict.fromkeys(FIELDS, "")
         versions.append(
@@ -157,17 +157,8 @@ def _rows(page: dict) -> list:
     rows = []
     for v in reversed(page["versions"]):
         here = "active" if v["active"] else ("damaged" if v["damaged"] else ("kept" if v["on_node"] else "no"))
-        rows.append(
-            [
-                v["version"] or "-",
-                v["lock_id"],
-                v["created"] or "-",
-                v["by"] or "-",
-                here,
-                v["activate"],
-                v["summary"] or "-",
-            ]
-        )
+        cells = [v["version"] or "-", v["lock_id"], v["created"] or "-", v["by"] or "-", here, v["activate"]]
+        rows.append([str(cell) for cell in [*cells, v["summary"] or "-"]])  # a hand-edited record may hold numbers
     return rows
 
 

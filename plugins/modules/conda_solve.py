@@ -28,6 +28,10 @@ description:
     ordered by the node's conda (C(VersionOrder)) and, for pip pins, by pip's own version rules.
   - A solve that gives another lock than O(previous_lock) appends one line to the audit log of the node that solved
     (O(audit_log)), with the spec's source, the previous lock's id and the new one, and the changelog's summary.
+  - Given O(lock) instead of O(environment) (an explicit lock an admin brings, such as a C(shared_envs) item's
+    C(lock_file)), it solves nothing. It reads that lock and returns what a solve giving it would (RV(lock_id),
+    RV(packages), RV(pip_lock) and, with O(previous_lock), the changelog), so the lock can be recorded as the next
+    version like a solved one. The audit line says C(lock) instead of C(solve).
 extends_documentation_fragment:
   - hpcenv.gpu_cluster.audit
   - hpcenv.gpu_cluster.node_lock
@@ -48,9 +52,15 @@ attributes:
     description: Each call solves anew (the channels may have changed); callers decide when to solve.
 options:
   environment:
-    description: An C(environment.yml) as a mapping (C(channels), C(dependencies), an optional C(pip:) list).
+    description:
+      - An C(environment.yml) as a mapping (C(channels), C(dependencies), an optional C(pip:) list).
+      - Exactly one of O(environment) and O(lock).
     type: dict
-    required: true
+  lock:
+    description:
+      - An explicit lock (C(@EXPLICIT), optional C(# pip:) lines) to take as it is, instead of solving O(environment).
+      - Exactly one of O(environment) and O(lock).
+    type: str
   source:
     description: Where O(environment) comes from (an C(environment.yml) path, an inventory variable), named in errors.
     type: str
@@ -172,7 +182,8 @@ SCRATCH_PREFIX = "solve-"
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "environment": {"type": "dict", "required": True},
+            "environment": {"type": "dict"},
+            "lock": {"type": "str"},
             "source": {"type": "str", "default": "environment"},
             "scratch_dir": {"type": "path", "required": True},
             "root_prefix": {"type": "path", "default": "/opt/conda"},
@@ -180,11 +191,15 @@ def main() -> None:
             **_node_lock.ARGUMENT_SPEC,
             **_audit.ARGUMENT_SPEC,
         },
+        required_one_of=[("environment", "lock")],
+        mutually_exclusive=[("environment", "lock")],
         supports_check_mode=True,
     )
     p = module.params
     python = _matchspec.python_of(p["root_prefix"])
     conda = os.path.join(p["root_prefix"], "bin", "conda")
+    if p["lock"] is not None:
+        _given(module, python)
     try:
         env = _conda_env.parse_environment(p["environment"])
     except _conda_env.SpecError as exc:
@@ -213,6 +228,28 @@ def main() -> None:
         module.fail_json(msg=str(exc), **result)
     except _lock_install.CommandFailedError as exc:
         module.fail_json(msg=f"solving the environment failed: {exc.reason}", **{**result, **exc.details()})
+    _finish(module, python, result, "solve")
+
+
+def _given(module: AnsibleModule, python: str) -> None:
+    """O(lock): what a solve giving that lock would return, without solving."""
+    text = module.params["lock"]
+    try:
+        packages = [{k: r[k] for k in ("name", "version", "build")} for r in _conda_env.parse_explicit(text)]
+        _conda_env.parse_pip_lock(text)  # only to refuse a '# pip:' line that is neither option nor pin
+    except _conda_env.SpecError as exc:
+        module.fail_json(msg=f"lock: {module.params['source']}: {exc}")
+    lines = [line for line in text.splitlines() if line.startswith(_conda_env.PIP_LOCK_MARK)]
+    pip_lock = [line[len(_conda_env.PIP_LOCK_MARK) :].strip() for line in lines]
+    result = {"changed": False, "cmd": [], "lock": text, "packages": packages, "pip_lock": pip_lock}
+    if module.check_mode:  # nothing logged, no changelog
+        module.exit_json(**result, lock_id=_conda_env.lock_id(text))
+    _finish(module, python, result, "lock")
+
+
+def _finish(module: AnsibleModule, python: str, result: dict, what: str) -> None:
+    """The lock's id, its changelog from O(previous_lock), the audit line when the lock is another one; exit."""
+    p = module.params
     result["lock_id"] = _conda_env.lock_id(result["lock"])
     if p["previous_lock"] is not None:
         try:
@@ -229,7 +266,7 @@ def main() -> None:
         result["previous_lock_id"] = previous
     if previous != result["lock_id"]:  # a solve that gives the same lock again (state: latest) changes nothing
         line = _audit.entry(
-            "solve", p["source"], previous, result["lock_id"], run=p["lock_by"], summary=result.get("summary")
+            what, p["source"], previous, result["lock_id"], run=p["lock_by"], summary=result.get("summary")
         )
         _audit.record(module, [line])
     module.exit_json(**result)

@@ -101,7 +101,7 @@ options:
         rename each, only when they change; removed with O(state=absent)).
       - A page lists the versions the controller recorded (number, lock id, when, by whom, changelog) and marks
         which of them are kept on this node and which one is active; a version kept here that has no recorded
-        number (built from an item's own lock file) is listed by its lock id.
+        number (built before versions were recorded) is listed by its lock id.
       - Each numbered version kept on the node also gets a stable name, the link C(ENVS_DIR/NAME-vN), so that
         C(conda activate NAME-v2) reaches it for as long as it is kept; the link goes when the version is pruned.
         A path of that name that is not a link to one of this environment's versions is left alone, with a
@@ -730,6 +730,9 @@ def _modulefiles(env: SharedEnv, top: str, page: dict) -> list[str]:
     wrote that are no longer wanted, never another file. What changed (in check mode, would change)."""
     wanted = _catalogue.modulefiles(page, env.p["envs_dir"]) if page else {}
     here = os.path.join(top, env.name)
+    if os.path.lexists(here) and not os.path.isdir(here):
+        env.module.warn(f"{here} is not a directory (another module's file?): {env.name} gets no modulefiles")
+        return []
     ours = [f"{env.name}/{n}" for n in (sorted(os.listdir(here)) if os.path.isdir(here) else [])]
     ours = [rel for rel in ours if _ours(os.path.join(top, rel))]
     changed = [rel for rel in ours if rel not in wanted]
@@ -743,7 +746,9 @@ def _modulefiles(env: SharedEnv, top: str, page: dict) -> list[str]:
         for rel in changed:
             path = os.path.join(top, rel)
             if rel in wanted:
-                os.makedirs(here, mode=0o755, exist_ok=True)
+                if not os.path.isdir(here):
+                    os.makedirs(here, exist_ok=True)
+                    os.chmod(here, 0o755)  # noqa: S103 - whatever the umask: every user's `module` reads it
                 _atomic.write(path, wanted[rel], 0o644)
             else:
                 os.unlink(path)

@@ -70,7 +70,7 @@ def user_model(base: str, ca: str, user: str, headers: dict) -> dict:
 
 
 async def request(ws_url: str, ca: str, headers: dict, msg_type: str, content: dict, timeout: float = 120) -> list:
-    """Send one shell request to a kernel; the messages it answers with (its parent), until it is idle."""
+    """Send one shell request to a kernel; the messages it answers with (its parent): its reply, and all up to idle."""
     conn = await websocket_connect(HTTPRequest(ws_url, headers=headers, ca_certs=ca, validate_cert=True))
     msg_id = uuid.uuid4().hex
     header = {"msg_id": msg_id, "msg_type": msg_type, "username": "verify", "session": uuid.uuid4().hex}
@@ -78,7 +78,9 @@ async def request(ws_url: str, ca: str, headers: dict, msg_type: str, content: d
     conn.write_message(
         json.dumps({"header": header, "parent_header": {}, "metadata": {}, "channel": "shell", "content": content})
     )
-    replies, deadline = [], time.monotonic() + timeout
+    # Done when both the reply (shell channel) and the idle status (iopub) came: the two channels
+    # keep no order between them, so either may arrive first.
+    replies, deadline, reply_type = [], time.monotonic() + timeout, msg_type.replace("_request", "_reply")
     while time.monotonic() < deadline:
         raw = await asyncio.wait_for(conn.read_message(), timeout=timeout)
         if raw is None:
@@ -87,7 +89,9 @@ async def request(ws_url: str, ca: str, headers: dict, msg_type: str, content: d
         if msg.get("parent_header", {}).get("msg_id") != msg_id:
             continue
         replies.append(msg)
-        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+        types = [m["msg_type"] for m in replies]
+        idle = any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" for m in replies)
+        if idle and reply_type in types:
             break
     conn.close()
     return replies

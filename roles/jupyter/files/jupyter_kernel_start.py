@@ -14,13 +14,13 @@ JupyterLab and Notebook save language_info in a notebook's metadata, so every sa
 records the environment version it ran in. The version number comes from the environment's
 page of the node's catalogue (CATALOGUE_PAGE, written by the shared_envs role); the lock id
 from the version directory the kernel runs in. Whatever cannot be read leaves the version
-empty: the kernel always starts.
+empty, and an ipykernel this cannot extend starts as ipykernel_launcher would: the kernel
+always starts. (It runs on each env's own Python: no syntax newer than Python 3.6.)
 """
-
-from __future__ import annotations
 
 import json
 import os
+import runpy
 import sys
 from typing import ClassVar
 
@@ -46,16 +46,20 @@ def main() -> None:
     # This script's directory is not the user's: as ipykernel_launcher does with the cwd, take it
     # off the path (ipykernel puts the cwd back for the user's code). The user's code sees the
     # argv it would see under ipykernel_launcher.
-    del sys.path[0]
+    if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
+        del sys.path[0]
     sys.argv = [sys.argv[0], "-f", connection_file]
-    from ipykernel.ipkernel import IPythonKernel  # noqa: PLC0415 - imported with the path above, as the user's code
-    from ipykernel.kernelapp import IPKernelApp  # noqa: PLC0415
+    try:
+        from ipykernel.ipkernel import IPythonKernel  # noqa: PLC0415 - imported with the path above, as the user's code
+        from ipykernel.kernelapp import IPKernelApp  # noqa: PLC0415
 
-    recorded = env_version(name, page_path, sys.prefix)
+        recorded = env_version(name, page_path, sys.prefix)
 
-    class Kernel(IPythonKernel):
-        language_info: ClassVar[dict] = {**IPythonKernel.language_info, MARKER: recorded}
-
+        class Kernel(IPythonKernel):
+            language_info: ClassVar[dict] = {**IPythonKernel.language_info, MARKER: recorded}
+    except (ImportError, AttributeError, TypeError):  # an ipykernel this cannot extend: start it as it is
+        runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
+        return
     IPKernelApp.launch_instance(kernel_class=Kernel)
 
 

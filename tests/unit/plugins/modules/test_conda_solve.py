@@ -57,12 +57,12 @@ class FakeConda:
         raise AssertionError(f"unexpected command {argv}")
 
 
-def solve(tmp_path, environment: dict, double=None, check_mode=False, **more) -> dict:
+def solve(tmp_path, environment: dict | None, double=None, check_mode=False, **more) -> dict:
     (tmp_path / "conda" / "bin").mkdir(parents=True, exist_ok=True)
     (tmp_path / "conda" / "bin" / "conda").write_text("")
     (tmp_path / "conda" / "bin" / "python").write_text("")
     args = {
-        "environment": environment,
+        **({"environment": environment} if environment is not None else {}),
         "scratch_dir": str(tmp_path / "staging"),
         "root_prefix": str(tmp_path / "conda"),
         "node_lock": str(tmp_path / "node.lock"),
@@ -182,3 +182,28 @@ def test_a_previous_lock_edited_past_reading_leaves_the_new_lock_without_a_chang
 def test_without_a_previous_lock_no_changelog(tmp_path):
     result = solve(tmp_path, {"channels": ["conda-forge"], "dependencies": ["python=3.11"]})
     assert "changes" not in result and "summary" not in result
+
+
+def test_a_given_lock_is_read_not_solved_with_its_changelog_and_an_audit_line(tmp_path, audit):
+    """An item's own lock_file: recorded as the next version like a solved lock, nothing solved."""
+    given = EXPLICIT.rstrip("\n") + "\n# pip: --index-url https://pypi.example.org/simple\n# pip: six==1.17.0\n"
+    previous = EXPLICIT.replace("openssl-3.4.0-", "openssl-3.3.2-")
+    double = FakeConda()
+    result = solve(tmp_path, None, double, lock=given, previous_lock=previous, source="locks/team.txt")
+    assert result["lock"] == given and result["lock_id"] == _conda_env.lock_id(given)
+    assert result["pip_lock"] == ["--index-url https://pypi.example.org/simple", "six==1.17.0"]
+    assert len(result["packages"]) == EXPLICIT.count("://")
+    assert [(u["name"], u["from"], u["to"]) for u in result["changes"]["upgraded"]] == [("openssl", "3.3.2", "3.4.0")]
+    assert result["summary"] == "1 added, 1 upgraded" and result["previous_lock_id"] == _conda_env.lock_id(previous)
+    assert double.calls == [] and not (tmp_path / "staging").exists(), "no solve, no scratch prefix"
+    [line] = audit.lines()
+    assert (line["what"], line["subject"], line["after"]) == ("lock", "locks/team.txt", result["lock_id"])
+
+
+def test_a_given_lock_that_is_no_explicit_lock_is_refused_and_one_of_spec_or_lock_is_required(tmp_path):
+    bad = solve(tmp_path, None, lock="numpy=2.0\n", source="locks/team.txt")
+    assert bad["failed"] and bad["msg"].startswith("lock: locks/team.txt: not an explicit lock file")
+    neither = solve(tmp_path, None)
+    assert neither["failed"] and "one of the following is required: environment, lock" in neither["msg"]
+    both = solve(tmp_path, {"dependencies": ["python"]}, lock=EXPLICIT)
+    assert both["failed"] and "mutually exclusive" in both["msg"]
