@@ -409,7 +409,8 @@ def write_manifest(name: str, wants: list[dict], directory: str | None = None) -
     os.makedirs(directory, mode=0o755, exist_ok=True)
     path = os.path.join(directory, f"{name}.json")
     text = json.dumps([manifest_entry(want) for want in wants], indent=1, sort_keys=True) + "\n"
-    _atomic.write_if_changed(path, text, 0o644)
+    # Root's only: a file's SHA256 would let anyone test guesses of a secret it holds.
+    _atomic.write_if_changed(path, text, 0o600)
     return path
 
 
