@@ -129,6 +129,11 @@ def write_inventory(inv: Path, ca: Path) -> None:
     (inv / "group_vars").mkdir()
     extra = {
         "all": {"image_registry_push_password": PASSWORD},
+        # This cluster's upstream (bench/cluster.py's group_vars name its own).
+        "mirrors": {
+            "channel_mirror_conda_upstream": f"http://{UPSTREAM}:8000",
+            "channel_mirror_installer_upstreams": {"miniforge": f"http://{UPSTREAM}:8000/releases/miniforge"},
+        },
         "registries": {
             "image_registry_tls_cert": "/etc/ssl/hpcenv-bench/registry.crt",
             "image_registry_tls_key": "/etc/ssl/hpcenv-bench/registry.key",
