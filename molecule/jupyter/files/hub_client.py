@@ -124,9 +124,16 @@ def start_server(base: str, ca: str, user: str, password: str) -> tuple[dict, di
     status, token = session_token(base, browser, user)
     seen["token_status"] = status
     headers = {"Authorization": f"token {token}"}
-    start = requests.post(f"{base}hub/api/users/{user}/server", headers=headers, verify=ca, timeout=60)
-    seen["spawn_status"] = start.status_code
     deadline = time.monotonic() + 180
+    # A server still stopping (an earlier story stopped it, and the hub stops it in the
+    # background) refuses a start with 400 until it is gone: ask again until the hub takes it.
+    while True:
+        start = requests.post(f"{base}hub/api/users/{user}/server", headers=headers, verify=ca, timeout=60)
+        pending = user_model(base, ca, user, headers).get("servers", {}).get("", {}).get("pending")
+        if start.status_code != 400 or pending != "stop" or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    seen["spawn_status"] = start.status_code
     server = {}
     while time.monotonic() < deadline:
         server = user_model(base, ca, user, headers).get("servers", {}).get("", {})
