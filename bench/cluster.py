@@ -152,24 +152,21 @@ def start(n: int) -> None:
 
 
 def write_inventory(inv: Path, n: int, connection: str) -> None:
+    groups = {"upstream": [UPSTREAM], "mirrors": [MIRROR], "gpu_nodes": node_names(n)}
+    write_inventory_files(inv, groups, {"all": {"ansible_connection": connection}})
+
+
+def write_inventory_files(inv: Path, groups: dict[str, list[str]], extra: dict[str, dict]) -> None:
+    """A bench's inventory in INV: GROUPS (name -> hosts), and GROUP_VARS with EXTRA's values over them
+    (and the toolchain the GPU nodes' installer checksums come from)."""
     inv.mkdir(parents=True)
-    hosts = {
-        "all": {
-            "children": {
-                "upstream": {"hosts": {UPSTREAM: None}},
-                "mirrors": {"hosts": {MIRROR: None}},
-                "gpu_nodes": {"hosts": dict.fromkeys(node_names(n))},
-            }
-        }
-    }
+    hosts = {"all": {"children": {group: {"hosts": dict.fromkeys(names)} for group, names in groups.items()}}}
     (inv / "hosts.yml").write_text(json.dumps(hosts, indent=2) + "\n")
     (inv / "group_vars").mkdir()
-    for group, group_vars in GROUP_VARS.items():
-        values = dict(group_vars)
-        if group == "all":
-            values["ansible_connection"] = connection
-        if group == "gpu_nodes":
-            values["bench_toolchain_dir"] = str(ROOT / ".cache" / "toolchain" / "upstream")
+    extra = {**extra, "gpu_nodes": {"bench_toolchain_dir": str(ROOT / ".cache" / "toolchain" / "upstream"),
+                                    **extra.get("gpu_nodes", {})}}  # fmt: skip
+    for group in sorted(set(GROUP_VARS) | set(extra)):
+        values = {**GROUP_VARS.get(group, {}), **extra.get(group, {})}
         (inv / "group_vars" / f"{group}.yml").write_text(json.dumps(values, indent=2) + "\n")
 
 

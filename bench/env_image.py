@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from bench.cluster import BIN, GROUP_VARS, IMAGE, ROOT, ansible, ansible_env, log, podman
+from bench.cluster import BIN, IMAGE, ROOT, ansible, ansible_env, log, podman, write_inventory_files
 
 NETWORK = "hpcenv-bench-img"
 LABEL = "hpcenv.bench-img=1"
@@ -114,19 +114,7 @@ def certificate(work: Path) -> Path:
 
 
 def write_inventory(inv: Path, ca: Path) -> None:
-    inv.mkdir(parents=True)
-    hosts = {
-        "all": {
-            "children": {
-                "upstream": {"hosts": {UPSTREAM: None}},
-                "mirrors": {"hosts": {REGISTRY: None}},
-                "registries": {"hosts": {REGISTRY: None}},
-                "gpu_nodes": {"hosts": {NODE: None}},
-            }
-        }
-    }
-    (inv / "hosts.yml").write_text(json.dumps(hosts, indent=2) + "\n")
-    (inv / "group_vars").mkdir()
+    groups = {"upstream": [UPSTREAM], "mirrors": [REGISTRY], "registries": [REGISTRY], "gpu_nodes": [NODE]}
     extra = {
         "all": {"image_registry_push_password": PASSWORD},
         # This cluster's upstream (bench/cluster.py's group_vars name its own).
@@ -139,16 +127,13 @@ def write_inventory(inv: Path, ca: Path) -> None:
             "image_registry_tls_key": "/etc/ssl/hpcenv-bench/registry.key",
         },
         "gpu_nodes": {
-            "bench_toolchain_dir": str(ROOT / ".cache" / "toolchain" / "upstream"),
             "env_images_registry_ca": str(ca),
             # TEST DOUBLE: the harness's node image, pushed into the registry below, as the base.
             "env_images_base": f"{REGISTRY}:{PORT}/hpcenv-bench/base:bookworm",
             "env_images_sif": "never",
         },
     }
-    for group in sorted(set(GROUP_VARS) | set(extra)):
-        values = {**GROUP_VARS.get(group, {}), **extra.get(group, {})}
-        (inv / "group_vars" / f"{group}.yml").write_text(json.dumps(values, indent=2) + "\n")
+    write_inventory_files(inv, groups, extra)
 
 
 def node(*argv: str) -> str:

@@ -8,6 +8,9 @@ class ModuleDocFragment:
     # The registry options of the image modules, env_image and env_image_sif
     # (plugins/module_utils/_registry.py: ARGUMENT_SPEC holds the same options and defaults).
     DOCUMENTATION = r"""
+notes:
+  - Set the registry options once for both image modules with C(module_defaults) of
+    C(group/hpcenv.gpu_cluster.registry).
 options:
   registry:
     description:

@@ -62,6 +62,11 @@ def run(module, argv: list[str], what: str, fix: str = "", env: dict | None = No
     return out.strip()
 
 
+# What to check, said after a registry's error: it cannot be read, or it refused the push account.
+UNREACHABLE_FIX = "is the image_registry role converged on it, and its CA on this node?"
+REFUSED_FIX = "check env_images_push_password"
+
+
 class RegistryError(RuntimeError):
     """The registry could not be reached, or refused a request; the message says which and why."""
 
@@ -74,6 +79,13 @@ def credentials(authfile: str, registry: str) -> str:
     except (OSError, ValueError, AttributeError) as exc:
         raise RegistryError(f"cannot read the push credentials in {authfile}: {exc}") from exc
     return str((auths.get(registry) or {}).get("auth", ""))
+
+
+def open_registry(params: dict, check_mode: bool) -> Registry:
+    """The registry an image module's PARAMS name, with the push credentials (none in check mode,
+    which pushes nothing: the authfile may not be there yet)."""
+    auth = "" if check_mode else credentials(params["authfile"], params["registry"])
+    return Registry(params["registry"], params["plain_http"], auth)
 
 
 class Registry:

@@ -158,9 +158,7 @@ def _build(module, podman: str, page: dict, v: dict, local: str, target: str) ->
         _registry.run(module, [*argv, prefix], f"building the image of {page['name']} {v['version']} from {prefix}")
         digestfile = os.path.join(work, "digest")
         push = [podman, "push", "--quiet", "--authfile", p["authfile"], "--digestfile", digestfile]
-        _registry.run(
-            module, [*push, local, f"docker://{target}"], f"pushing {target}", "check env_images_push_password"
-        )
+        _registry.run(module, [*push, local, f"docker://{target}"], f"pushing {target}", _registry.REFUSED_FIX)
         with open(digestfile, encoding="utf-8") as handle:
             return handle.read().strip()
 
@@ -189,12 +187,11 @@ def main() -> None:
     full = f"{p['registry']}/{repository}"
     versions = _wanted(page)
     try:
-        auth = "" if module.check_mode else _registry.credentials(p["authfile"], p["registry"])
-        registry = _registry.Registry(p["registry"], p["plain_http"], auth)
+        registry = _registry.open_registry(p, module.check_mode)
         current = {tag: registry.digest(repository, tag) for v in versions for tag in v["tags"]}
     except _registry.RegistryError as exc:
         if not module.check_mode:
-            module.fail_json(msg=f"{exc} (is the image_registry role converged on it, and its CA on this node?)")
+            module.fail_json(msg=f"{exc} ({_registry.UNREACHABLE_FIX})")
         unread = f"{exc}: every version is reported as to be published"
         module.warn(unread)
         current = {}
@@ -217,7 +214,7 @@ def main() -> None:
                         try:
                             registry.retag(repository, lock, tag)
                         except _registry.RegistryError as exc:
-                            module.fail_json(msg=f"{exc} (check env_images_push_password)", published=published + done)
+                            module.fail_json(msg=f"{exc} ({_registry.REFUSED_FIX})", published=published + done)
                     done.append({"tag": tag, "before": current.get(tag, ""), "after": digest})
         finally:
             if v["built"] and not module.check_mode:

@@ -70,7 +70,6 @@ msg:
   type: str
 """
 
-import hashlib
 import os
 import tempfile
 
@@ -80,14 +79,6 @@ from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _audit, 
 
 # Not /tmp (a tmpfs on many nodes): the archive, the SIF and Apptainer's unpacked tree are all there at once.
 SCRATCH = "/var/tmp"  # noqa: S108 (a private directory is made in it)
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _make(module, registry, image: str, path: str) -> str:
@@ -104,14 +95,14 @@ def _make(module, registry, image: str, path: str) -> str:
             build = [apptainer, "build", "--force", "--disable-cache", sif, f"oci-archive://{archive}"]
             _registry.run(module, build, f"making {name}", env={"APPTAINER_TMPDIR": work})
             os.unlink(archive)
-            sha256 = _sha256(sif)
+            sha256 = module.sha256(sif)
             with open(sif + ".sha256", "w", encoding="utf-8") as handle:
                 handle.write(f"{sha256}  {name}\n")
             try:
                 registry.upload(path, sif)
                 registry.upload(path + ".sha256", sif + ".sha256")
             except _registry.RegistryError as exc:
-                module.fail_json(msg=f"{exc} (check env_images_push_password)")
+                module.fail_json(msg=f"{exc} ({_registry.REFUSED_FIX})")
     finally:
         module.run_command([podman, "rmi", image])
     return sha256
@@ -127,10 +118,8 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    scheme = "http" if p["plain_http"] else "https"
     try:
-        auth = "" if module.check_mode else _registry.credentials(p["authfile"], p["registry"])
-        registry = _registry.Registry(p["registry"], p["plain_http"], auth)
+        registry = _registry.open_registry(p, module.check_mode)
         wanted = [
             (repo, tag)
             for repo in registry.repositories()
@@ -145,19 +134,17 @@ def main() -> None:
         }
     except _registry.RegistryError as exc:
         if not module.check_mode:
-            module.fail_json(msg=f"{exc} (is the image_registry role converged on it, and its CA on this node?)")
+            module.fail_json(msg=f"{exc} ({_registry.UNREACHABLE_FIX})")
         module.warn(str(exc))
         module.exit_json(changed=False, sifs=[], msg=str(exc))
     sifs = []
     for repo, tag in wanted:
         path = _registry.sif_path(repo, tag)
-        made = (repo, tag) in missing
-        sha256 = ""
+        url, made, sha256 = registry.root + path, (repo, tag) in missing, ""
         if made and not module.check_mode:
             sha256 = _make(module, registry, f"{p['registry']}/{repo}:{tag}", path)
-            url = f"{scheme}://{p['registry']}/{path}"
             _audit.record(module, [_audit.entry("image-published", url, "", f"sha256:{sha256}")])
-        sifs.append({"url": f"{scheme}://{p['registry']}/{path}", "made": made, "sha256": sha256})
+        sifs.append({"url": url, "made": made, "sha256": sha256})
     module.exit_json(changed=bool(missing), sifs=sifs, msg="")
 
 
