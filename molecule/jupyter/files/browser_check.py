@@ -6,6 +6,16 @@
         `conda activate shared_ml` there, stop the server from the hub's control panel
     python browser_check.py launcher URL HUB_NAME=IP CERT USER PASSWORD SHOTS_DIR
         log in and read the launcher only
+    python browser_check.py image URL HUB_NAME=IP CERT USER PASSWORD SHOTS_DIR CHOICE
+        log in, choose CHOICE (ENV:VERSION) in the spawn form, wait for JupyterLab, open a
+        notebook on the first kernel and write what it sees (its prefix, uid, whether it runs
+        in a container, the conda packages of its prefix) to IMAGE_FILE in the home, stop the
+        server from the hub's control panel, then submit the form with ENV:v999 put in its menu
+        by hand and read the hub's answer; start on this node again from the form and stop (the
+        hub remembers the last choice for starts without a form: the next story's are on the node)
+
+A hub with a spawn form (jupyter_image_sessions) shows it after the login: every mode reads its
+options and submits CHOICE (an optional last argument; default "", this node).
 
 Runs on the controller with Debian's chromium and chromium-driver and selenium from
 requirements-dev.txt. The browser reaches the hub by the name in its certificate
@@ -36,12 +46,20 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 NOTEBOOK_CARDS = '.jp-LauncherCard[data-category="Notebook"]'
 TERMINAL_FILE = "hpcenv-browser-terminal.txt"
+IMAGE_FILE = "hpcenv-image-session.json"
+# What the notebook in an image writes, one line (the cell is typed as a user would type it).
+IMAGE_CELL = (
+    "import glob, json, os, sys; json.dump({'prefix': sys.prefix, 'uid': os.getuid(),"
+    " 'container': os.path.exists('/run/.containerenv'),"
+    " 'dists': sorted(os.path.basename(p)[:-5] for p in glob.glob(sys.prefix + '/conda-meta/*.json'))},"
+    f" open(os.path.expanduser('~/{IMAGE_FILE}'), 'w')); print('written')"
+)
 # The tab on show (JupyterLab keeps restored or earlier tabs in the page, hidden).
 NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 TERMINAL = ".jp-Terminal:not(.lm-mod-hidden)"
@@ -105,16 +123,35 @@ class Visit:
         self.shot("login-page")
         self.driver.find_element(By.CSS_SELECTOR, "#login_submit").click()
 
-    def read_launcher(self) -> None:
+    def spawn_form(self, choice: str) -> None:
+        """Read the spawn form's options, choose CHOICE and start the server."""
+        form = self.visible("#spawn_form")
+        menu = Select(form.find_element(By.NAME, "environment"))
+        self.seen["spawn_options"] = [
+            {"value": o.get_attribute("value"), "text": o.text.strip(), "selected": o.is_selected()}
+            for o in menu.options
+        ]
+        menu.select_by_value(choice)
+        self.shot("spawn-form")
+        form.find_element(By.CSS_SELECTOR, "[type=submit]").click()
+        self.wait(30).until(ec.staleness_of(form))
+
+    def read_launcher(self, choice: str = "") -> None:
         """Wait for JupyterLab (the spawn included) and read the launcher's notebook kernels, in order."""
-        # A user whose server was stopped meets "Server not running" and its "Launch Server" button.
-        self.wait(240).until(
-            lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-LabShell") or d.find_elements(By.CSS_SELECTOR, "#start")
-        )
-        if not self.driver.find_elements(By.CSS_SELECTOR, ".jp-LabShell"):
-            self.shot("server-not-running")
-            self.clickable("#start").click()
-        self.visible(".jp-LabShell", seconds=240)
+        # A user whose server was stopped meets "Server not running" and its "Launch Server" button;
+        # a hub with a spawn form shows it first.
+        pages = (".jp-LabShell", "#start", "#spawn_form")
+        for _ in range(3):
+            self.wait(360).until(lambda d: any(d.find_elements(By.CSS_SELECTOR, css) for css in pages))
+            if self.driver.find_elements(By.CSS_SELECTOR, ".jp-LabShell"):
+                break
+            if self.driver.find_elements(By.CSS_SELECTOR, "#spawn_form"):
+                self.spawn_form(choice)
+            else:
+                self.shot("server-not-running")
+                self.clickable("#start").click()
+                self.wait(30).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#start"))
+        self.visible(".jp-LabShell", seconds=360)
         # JupyterLab brings back the tabs of an earlier session (and asks for the kernels of unsaved
         # notebooks); every visit starts from the first visit's layout, the launcher.
         self.driver.get(self.driver.current_url.split("/lab", 1)[0] + "/lab?reset")
@@ -172,6 +209,42 @@ class Visit:
         self.shot("notebook")
         self.save_notebook(f"browser-check-{int(time.time())}")
 
+    def image_notebook(self) -> None:
+        """A notebook on the first kernel (the image's), writing what it sees to IMAGE_FILE."""
+        self.driver.find_elements(By.CSS_SELECTOR, NOTEBOOK_CARDS)[0].click()
+        self.visible(f"{NOTEBOOK} .jp-Cell .cm-content")
+        self.wait(120).until(self.kernel_idle)
+        self.seen["notebook_kernel"] = self.driver.find_element(By.CSS_SELECTOR, f"{NOTEBOOK} .jp-KernelName").text
+        self.run_cell(IMAGE_CELL, "written")
+        self.shot("notebook-in-image")
+
+    def tampered_choice(self, base: str, value: str) -> None:
+        """Submit the spawn form with VALUE put in its menu by hand (as a user editing the page
+        could); record the text of the page the hub answers with."""
+        self.driver.get(f"{base}hub/spawn")
+        form = self.visible("#spawn_form")
+        self.driver.execute_script(
+            "const menu = arguments[0]; menu.add(new Option(arguments[1], arguments[1])); menu.value = arguments[1];",
+            form.find_element(By.NAME, "environment"),
+            value,
+        )
+        form.find_element(By.CSS_SELECTOR, "[type=submit]").click()
+        self.wait(60).until(ec.staleness_of(form))
+        self.wait(60).until(lambda d: "offers" in d.find_element(By.TAG_NAME, "body").text)
+        self.seen["tampered_page"] = self.driver.find_element(By.TAG_NAME, "body").text
+        self.shot("tampered-choice")
+
+    def start_on_node_again(self, base: str) -> None:
+        """Start the server on this node from the form, and stop it: the hub remembers a user's last
+        choice for starts that show no form (the REST API, a visit to /user/NAME/)."""
+        self.driver.get(f"{base}hub/spawn")
+        offered = self.seen["spawn_options"]
+        self.spawn_form("")
+        self.seen["spawn_options"] = offered
+        self.visible(".jp-LabShell", seconds=360)
+        self.shot("node-again")
+        self.stop_server(base)
+
     def save_notebook(self, name: str) -> None:
         """Ctrl+S; a new notebook's first save asks for a name ("Rename and Save")."""
         ActionChains(self.driver).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL).perform()
@@ -224,6 +297,7 @@ class Visit:
 
 def main() -> None:
     mode, base, resolve, cert_file, user, password, shots_dir = sys.argv[1:8]
+    choice = sys.argv[8] if len(sys.argv) > 8 else ""
     shots = Path(shots_dir)
     shots.mkdir(parents=True, exist_ok=True)
     step = "start the browser"
@@ -234,7 +308,16 @@ def main() -> None:
             step = "log in"
             visit.log_in(base, user, password)
             step = "wait for JupyterLab's launcher"
-            visit.read_launcher()
+            visit.read_launcher(choice)
+            if mode == "image":
+                step = "run a notebook in the image"
+                visit.image_notebook()
+                step = "stop the server from the control panel"
+                visit.stop_server(base)
+                step = "choose an image the form does not offer"
+                visit.tampered_choice(base, choice.split(":")[0] + ":v999")
+                step = "start on this node again, and stop"
+                visit.start_on_node_again(base)
             if mode == "session":
                 step = "run a notebook"
                 visit.notebook()

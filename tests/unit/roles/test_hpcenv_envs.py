@@ -6,7 +6,6 @@ module writes them with, so the command and the writer agree on one format.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,7 +13,8 @@ import pytest
 
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _catalogue
 
-SCRIPT = Path(__file__).resolve().parents[3] / "roles" / "shared_envs" / "files" / "hpcenv_envs.py"
+from . import load_role_file
+
 KINDS = ("added", "removed", "upgraded", "downgraded", "rebuilt", "changed")
 
 
@@ -44,9 +44,7 @@ def write_page(catalogue: Path, recorded: list, kept: list, active: str) -> None
 def command(tmp_path, monkeypatch, capsys):
     kept = ["shared_ml-bbbbbbbbbbbb-20261202100000", "shared_ml-cccccccccccc-20261203100000"]
     write_page(tmp_path, RECORDED, kept, kept[1])
-    spec = importlib.util.spec_from_file_location("hpcenv_envs", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_role_file("shared_envs", "hpcenv_envs.py")
     monkeypatch.setattr(module, "CATALOGUE", str(tmp_path))
 
     def run(*argv):

@@ -3,15 +3,13 @@ a kernel reports, read from a catalogue page made by the module_utils the shared
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _catalogue
 
-SCRIPT = Path(__file__).resolve().parents[3] / "roles" / "jupyter" / "files" / "jupyter_kernel_start.py"
-_spec = importlib.util.spec_from_file_location("jupyter_kernel_start", SCRIPT)
-start = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(start)
+from . import load_role_file
+
+start = load_role_file("jupyter", "jupyter_kernel_start.py")
 
 VERSIONS = "/opt/conda.d/envs/.versions"
 RECORDED = [
