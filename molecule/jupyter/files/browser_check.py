@@ -141,7 +141,7 @@ class Visit:
         # A user whose server was stopped meets "Server not running" and its "Launch Server" button;
         # a hub with a spawn form shows it first.
         pages = (".jp-LabShell", "#start", "#spawn_form")
-        for _ in range(3):
+        for _attempt in range(3):
             self.wait(360).until(lambda d: any(d.find_elements(By.CSS_SELECTOR, css) for css in pages))
             if self.driver.find_elements(By.CSS_SELECTOR, ".jp-LabShell"):
                 break

@@ -6,6 +6,15 @@
     hpcenv-envs show NAME [VERSION]     its versions with their changelogs (or one version)
     hpcenv-envs diff NAME FROM TO       what changed from one version to another, step by step (the
                                         steps of FROM that TO does not build on are undone first)
+    hpcenv-envs extend NAME DIR [--version VERSION]
+                                        your own layer over a shared environment: a Python venv in DIR
+                                        that sees the env's packages (a .pth file names the env's
+                                        site-packages) and takes yours (pip install), so
+                                        you add a few packages without copying the env. It follows the
+                                        env's active version (a swap brings its new packages), or the
+                                        one VERSION while the node keeps it.
+    hpcenv-envs check DIR               whether the layer in DIR still fits its env (activating the
+                                        layer runs this too, and says what to do when it does not)
 
 A VERSION is a version number (v2), a lock id, or "active". --json prints the catalogue's own
 data instead. It reads the catalogue that the hpcenv.gpu_cluster collection keeps on every node
@@ -16,6 +25,7 @@ import argparse
 import glob
 import json
 import os
+import subprocess
 import sys
 
 CATALOGUE = os.path.dirname(os.path.realpath(__file__))
@@ -144,6 +154,140 @@ def do_diff(args):
     return "\n".join(out)
 
 
+LAYER_RECORD = "hpcenv-layer.json"
+ACTIVATE_MARK = "# hpcenv-envs: check that this layer still fits its shared environment"
+PYTHON_VERSION = "import sys; print('%d.%d' % sys.version_info[:2])"
+
+
+def python_version(python):
+    """The X.Y of PYTHON, or "" when it does not run."""
+    try:
+        done = subprocess.run([python, "-c", PYTHON_VERSION], check=False, capture_output=True, text=True, timeout=60)
+    except OSError:
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+SHARED_PTH = "_hpcenv_shared_env.pth"
+SITE_PACKAGES = "import json, site, sys; print(json.dumps([sys.prefix, site.getsitepackages()]))"
+
+
+def env_site_packages(python, base):
+    """The env's site-packages directories under BASE (its stable or pinned name)."""
+    done = subprocess.run([python, "-c", SITE_PACKAGES], check=False, capture_output=True, text=True)
+    try:
+        prefix, dirs = json.loads(done.stdout)
+    except ValueError:
+        raise CatalogueError(f"{python} cannot list its site-packages: {done.stderr.strip()}") from None
+    real = os.path.realpath(prefix)
+    inside = [os.path.relpath(os.path.realpath(d), real) for d in dirs if os.path.realpath(d).startswith(real + os.sep)]
+    return [os.path.join(base, rel) for rel in inside]
+
+
+def envs_dir(page):
+    """Where the env's names are: the versions' directories are <envs dir>/.versions/<dir>."""
+    for version in page["versions"]:
+        if version["path"]:
+            return os.path.dirname(os.path.dirname(version["path"]))
+    raise CatalogueError(f"{page['name']} has no version on this node")
+
+
+def do_extend(args):
+    page = page_of(args.name)
+    if args.version:
+        version = page["versions"][find(page, args.version)]
+        if not version.get("activate"):
+            raise CatalogueError(
+                f"{page['name']} {label(version)} is not kept whole on this node ({where(version)}): "
+                f"choose one of: {', '.join(label(v) for v in page['versions'] if v.get('activate')) or 'none'}"
+            )
+        base, follows = os.path.join(envs_dir(page), f"{page['name']}-{version['version']}"), version["version"]
+    else:
+        version = page["versions"][find(page, "active")]
+        base, follows = os.path.join(envs_dir(page), page["name"]), "active"
+    target = os.path.abspath(args.dir)
+    if os.path.exists(target) and (not os.path.isdir(target) or os.listdir(target)):
+        raise CatalogueError(f"{target} exists and is not empty: give a new directory")
+    python = os.path.join(base, "bin", "python")
+    made_for = python_version(python)
+    if not made_for:
+        raise CatalogueError(f"{python} does not run: {page['name']} has no Python on this node")
+    has_pip = subprocess.run([python, "-c", "import pip"], check=False, capture_output=True).returncode == 0
+    if not has_pip:
+        raise CatalogueError(f"{page['name']} has no pip to install your packages with: ask for pip in it")
+    # The env's site-packages, seen through its stable name (or the pinned version's), not the
+    # directory it points at now: the layer follows a swap. The env's own pip installs into the
+    # layer (no second pip to keep up to date).
+    shared = env_site_packages(python, base)
+    venv = [python, "-m", "venv", "--without-pip", target]
+    done = subprocess.run(venv, check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise CatalogueError(f"python -m venv failed: {done.stderr.strip() or done.stdout.strip()}")
+    layer_site = os.path.join(target, "lib", f"python{made_for}", "site-packages")
+    with open(os.path.join(layer_site, SHARED_PTH), "w", encoding="utf-8") as fh:
+        fh.write("".join(path + "\n" for path in shared))
+    for name in ("pip", "pip3"):
+        wrapper = os.path.join(target, "bin", name)
+        with open(wrapper, "w", encoding="utf-8") as fh:
+            fh.write("#!/bin/sh\n# pip of the layer: the shared env's pip, installing into this layer\n")
+            fh.write('exec "$(dirname "$0")/python" -m pip "$@"\n')
+        os.chmod(wrapper, 0o700)  # the user's own layer
+    record = {
+        "env": page["name"],
+        "follows": follows,
+        "base": base,
+        "python": made_for,
+        "made_over": {"version": label(version), "lock_id": version["lock_id"]},
+    }
+    with open(os.path.join(target, LAYER_RECORD), "w", encoding="utf-8") as fh:
+        json.dump(record, fh, indent=2)
+        fh.write("\n")
+    command = os.path.join(CATALOGUE, "hpcenv-envs")
+    with open(os.path.join(target, "bin", "activate"), "a", encoding="utf-8") as fh:
+        fh.write(f'\n{ACTIVATE_MARK}\n"{command}" check "$VIRTUAL_ENV" --quiet || true\n')
+    if args.json:
+        return record
+    return "\n".join(
+        [
+            f"{target}: your layer over {page['name']} ({'its active version' if follows == 'active' else follows}, "
+            f"now {label(version)}), Python {made_for}",
+            f"  source {target}/bin/activate      then: pip install ...   (your packages go to {target})",
+            f"  hpcenv-envs check {target}         does it still fit {page['name']}?",
+        ]
+    )
+
+
+def do_check(args):
+    target = os.path.abspath(args.dir)
+    try:
+        with open(os.path.join(target, LAYER_RECORD), encoding="utf-8") as fh:
+            record = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise CatalogueError(f"{target} is not a layer made by hpcenv-envs extend ({exc})") from None
+    name, base = record["env"], record["base"]
+    site = f"{target}/lib/python{record['python']}/site-packages"
+    remake = (
+        f"your packages are the *.dist-info in {site}; make a new layer (hpcenv-envs extend {name} NEW_DIR)"
+        " and pip install them there"
+    )
+    now = python_version(os.path.join(base, "bin", "python"))
+    if not now:
+        problem = f"{base} is gone from this node ({name} {record['follows']} is no longer kept)"
+    elif now != record["python"]:
+        problem = f"{name}'s Python is {now} now, this layer's packages are for {record['python']} and not seen"
+    else:
+        problem = ""
+    found = dict(record, python_now=now, fits=not problem, problem=problem)
+    if args.json:
+        return found
+    if problem:
+        raise CatalogueError(f"{target}: {problem}; {remake}")
+    if args.quiet:
+        return None
+    over = os.path.basename(os.path.realpath(base))
+    return f"{target}: fits {name} ({record['follows']}: {over}), Python {now}"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="hpcenv-envs", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -161,6 +305,15 @@ def main(argv=None):
     diff.add_argument("old")
     diff.add_argument("new")
     diff.set_defaults(run=do_diff)
+    extend = commands.add_parser("extend", parents=[common], help="your own layer over a shared environment")
+    extend.add_argument("name")
+    extend.add_argument("dir")
+    extend.add_argument("--version", help="follow this version (while the node keeps it), not the active one")
+    extend.set_defaults(run=do_extend)
+    check = commands.add_parser("check", parents=[common], help="whether a layer still fits its environment")
+    check.add_argument("dir")
+    check.add_argument("--quiet", action="store_true", help="say nothing when it fits")
+    check.set_defaults(run=do_check)
     args = parser.parse_args(argv)
     try:
         answer = args.run(args)
@@ -170,7 +323,8 @@ def main(argv=None):
     except (OSError, ValueError) as exc:
         print(f"hpcenv-envs: cannot read the catalogue in {CATALOGUE}: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(answer, indent=2) if args.json else answer)
+    if answer is not None:
+        print(json.dumps(answer, indent=2) if args.json else answer)
     return 0
 
 

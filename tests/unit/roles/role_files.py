@@ -1,4 +1,4 @@
-"""Unit tests of the Python files the roles lay down on the nodes (roles/*/files)."""
+"""Load the Python files the roles lay down on the nodes (roles/*/files) for their unit tests."""
 
 from __future__ import annotations
 

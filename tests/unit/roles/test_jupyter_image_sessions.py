@@ -11,7 +11,7 @@ import pytest
 
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _catalogue
 
-from . import load_role_file
+from .role_files import load_role_file
 
 sessions = load_role_file("jupyter", "jupyter_image_sessions.py")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _catalogue
 
-from . import load_role_file
+from .role_files import load_role_file
 
 start = load_role_file("jupyter", "jupyter_kernel_start.py")
 
