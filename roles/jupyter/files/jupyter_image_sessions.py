@@ -24,10 +24,6 @@ FIELD = "environment"
 NODE = ""  # the form's value for "this node's shared environments"
 
 
-def _kept_whole(v: dict) -> bool:
-    return bool(v.get("version") and v.get("on_node") and v.get("path") and not v.get("damaged"))
-
-
 class ImageSessions:
     """The spawn form and the pre-spawn hook, for the given hub settings."""
 
@@ -51,8 +47,9 @@ class ImageSessions:
                 variant = page["variant"]
             except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 continue  # no page yet (a new env): nothing of it to offer
-            # As the env_images role publishes them: numbered, kept whole on the node.
-            kept = [v for v in versions if isinstance(v, dict) and _kept_whole(v)]
+            # As the env_images role publishes them: numbered, kept whole on the node (the catalogue
+            # says so with the version's `activate` line, given only to those).
+            kept = [v for v in versions if isinstance(v, dict) and v.get("activate")]
             for v in reversed(kept):
                 repo = "/".join(part for part in (self.registry, self.namespace, variant, env) if part)
                 found.append(
