@@ -56,7 +56,7 @@ IMAGE_FILE = "hpcenv-image-session.json"
 # What the notebook in an image writes, one line (the cell is typed as a user would type it).
 IMAGE_CELL = (
     "import glob, json, os, sys; json.dump({'prefix': sys.prefix, 'uid': os.getuid(),"
-    " 'container': os.path.exists('/run/.containerenv'),"
+    " 'container': os.path.exists('/run/.containerenv'), 'image': os.environ.get('HPCENV_IMAGE'),"
     " 'dists': sorted(os.path.basename(p)[:-5] for p in glob.glob(sys.prefix + '/conda-meta/*.json'))},"
     f" open(os.path.expanduser('~/{IMAGE_FILE}'), 'w')); print('written')"
 )

@@ -37,7 +37,7 @@ class ImageSessions:
 
     def offered(self) -> list:
         """Every image the form offers, newest version first per env: dicts with value, env, version,
-        image, prefix, active."""
+        image, active."""
         found = []
         for env in self.envs:
             try:
@@ -58,7 +58,6 @@ class ImageSessions:
                         "env": env,
                         "version": v["version"],
                         "image": f"{repo}:{v['version']}",
-                        "prefix": v["path"],
                         "active": bool(v.get("active")),
                     }
                 )
@@ -124,7 +123,7 @@ class ImageSessions:
                 raise ValueError(self.refusal(wanted)) from None
             raise HTTPError(400, self.refusal(wanted))
         spawner.log.info("%s: server in the image %s", spawner.user.name, choice["image"])
-        spawner.cmd = [self.launcher, choice["image"], choice["env"], choice["version"], choice["prefix"]]
+        spawner.cmd = [self.launcher, choice["image"], choice["env"], choice["version"]]
         # The first start pulls the image: time for that before the server must answer.
         spawner.http_timeout = max(spawner.http_timeout, self.timeout)
         spawner.start_timeout = max(spawner.start_timeout, self.timeout)
