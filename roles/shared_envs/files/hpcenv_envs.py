@@ -15,6 +15,12 @@
                                         one VERSION while the node keeps it.
     hpcenv-envs check DIR               whether the layer in DIR still fits its env (activating the
                                         layer runs this too, and says what to do when it does not)
+    hpcenv-envs mine [--stale-days N]   your own conda envs (where conda looks for them, and those it
+                                        recorded you made elsewhere): size as du counts it, files,
+                                        last use, and which are stale
+    hpcenv-envs mine --remove NAME... | --stale [--yes]
+                                        which of them would be removed (nothing is, without --yes);
+                                        with --yes, conda removes them (conda env remove)
 
 A VERSION is a version number (v2), a lock id, or "active". --json prints the catalogue's own
 data instead. It reads the catalogue that the hpcenv.gpu_cluster collection keeps on every node
@@ -25,8 +31,10 @@ import argparse
 import glob
 import json
 import os
+import pwd
 import subprocess
 import sys
+import time
 
 CATALOGUE = os.path.dirname(os.path.realpath(__file__))
 
@@ -288,6 +296,77 @@ def do_check(args):
     return f"{target}: fits {name} ({record['follows']}: {over}), Python {now}"
 
 
+def usage_library():
+    """The collection's own measuring code (its module_utils _usage), laid beside this script."""
+    if CATALOGUE not in sys.path:
+        sys.path.insert(0, CATALOGUE)
+    import hpcenv_usage  # noqa: PLC0415 - beside this script on the node
+
+    return hpcenv_usage
+
+
+def conda_command():
+    return os.path.join(os.path.dirname(sys.executable), "conda")
+
+
+def conda_envs_dirs():
+    """The envs directories as conda itself expands them in this session (conda config)."""
+    done = subprocess.run(
+        [conda_command(), "config", "--show", "envs_dirs", "--json"], capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        raise CatalogueError(f"conda config --show envs_dirs failed: {done.stderr.strip()}")
+    return json.loads(done.stdout)["envs_dirs"]
+
+
+def human(size):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return ""
+
+
+def do_mine(args):
+    usage = usage_library()
+    user = pwd.getpwuid(os.getuid())
+    shared = {os.path.realpath(v["path"]) for page in pages() for v in page["versions"] if v.get("path")}
+    now = time.time()
+    envs = [usage.measure(prefix, args.stale_days, now) for prefix in usage.envs_of(user, conda_envs_dirs(), shared)]
+    if args.remove or args.stale:
+        chosen = [e for e in envs if {e["name"], e["path"]} & set(args.remove) or (args.stale and e["stale"])]
+        unknown = [wanted for wanted in args.remove if not any(wanted in (e["name"], e["path"]) for e in envs)]
+        if unknown:
+            mine = ", ".join(e["name"] for e in envs) or "none"
+            raise CatalogueError(f"not one of your envs: {', '.join(unknown)}; yours are: {mine}. Nothing was removed.")
+        if not args.yes:
+            lines = [f"would remove {e['path']} ({human(e['bytes'])})" for e in chosen] or ["nothing to remove"]
+            return "\n".join([*lines, "run again with --yes to remove them"] if chosen else lines)
+        for e in chosen:
+            done = subprocess.run(
+                [conda_command(), "env", "remove", "--yes", "--quiet", "-p", e["path"]],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode:
+                said = (done.stderr or done.stdout).strip().splitlines()[-3:]
+                raise CatalogueError(
+                    f"conda could not remove {e['path']}: {' '.join(said)}; those listed before it are removed"
+                )
+        return "\n".join(f"removed {e['path']} ({human(e['bytes'])})" for e in chosen) or "nothing to remove"
+    if args.json:
+        return envs
+    rows = [f"{'env':<20} {'size':>10} {'files':>8}  {'last used':<10}  path"]
+    for e in sorted(envs, key=lambda e: e["last_used"]):
+        used = time.strftime("%Y-%m-%d", time.localtime(e["last_used"])) if e["last_used"] else "never"
+        stale = f"  STALE (unused {args.stale_days}+ days)" if e["stale"] else ""
+        rows.append(f"{e['name']:<20} {human(e['bytes']):>10} {e['files']:>8}  {used:<10}  {e['path']}{stale}")
+    total = sum(e["bytes"] for e in envs)
+    rows.append(f"{len(envs)} env(s), {human(total)}; remove with: hpcenv-envs mine --remove NAME (a dry run first)")
+    return "\n".join(rows)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="hpcenv-envs", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -314,6 +393,12 @@ def main(argv=None):
     check.add_argument("dir")
     check.add_argument("--quiet", action="store_true", help="say nothing when it fits")
     check.set_defaults(run=do_check)
+    mine = commands.add_parser("mine", parents=[common], help="your own conda envs and their disk use")
+    mine.add_argument("--stale-days", type=int, default=90, help="unused this long: stale (default 90)")
+    mine.add_argument("--remove", nargs="+", default=[], metavar="NAME", help="remove these envs (name or path)")
+    mine.add_argument("--stale", action="store_true", help="remove every stale env")
+    mine.add_argument("--yes", action="store_true", help="remove for real (without it: what would be removed)")
+    mine.set_defaults(run=do_mine)
     args = parser.parse_args(argv)
     try:
         answer = args.run(args)

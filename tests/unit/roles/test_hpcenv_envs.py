@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _catalogue
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _catalogue, _usage
 
 from .role_files import load_role_file
 
@@ -55,6 +55,7 @@ def runner(catalogue: Path, monkeypatch, capsys):
         out, err = capsys.readouterr()
         return code, out, err
 
+    run.module = module
     return run
 
 
@@ -212,3 +213,25 @@ def test_check_says_what_to_do_when_the_layer_no_longer_fits(cluster):
     assert code == 2 and "is gone from this node (shared_ml v2 is no longer kept)" in err
     code, _out, err = run("check", str(tmp))
     assert code == 2 and "is not a layer made by hpcenv-envs extend" in err
+
+
+def test_mine_lists_the_users_own_envs_and_removes_nothing_without_yes(tmp_path, monkeypatch, capsys):
+    catalogue = tmp_path / "catalogue"
+    catalogue.mkdir()
+    write_page(catalogue, RECORDED, KEPT, KEPT[1])
+    run = runner(catalogue, monkeypatch, capsys)
+    module = run.module
+    envs = tmp_path / "scratch" / "envs"
+    for name in ("cv", "old"):
+        (envs / name / "conda-meta").mkdir(parents=True)
+        (envs / name / "conda-meta" / "history").write_text("==> 2026-12-01 <==\n")
+    monkeypatch.setitem(sys.modules, "hpcenv_usage", _usage)
+    monkeypatch.setattr(module, "conda_envs_dirs", lambda: [str(envs)])
+    code, out, _err = run("mine", "--json")
+    assert code == 0
+    assert sorted(e["name"] for e in json.loads(out)) == ["cv", "old"]
+    code, out, _err = run("mine", "--remove", "old")
+    assert code == 0 and out.splitlines()[0].startswith(f"would remove {envs / 'old'} (")
+    assert (envs / "old").is_dir()
+    code, _out, err = run("mine", "--remove", "shared_ml", "--yes")
+    assert code == 2 and "not one of your envs: shared_ml; yours are: cv, old. Nothing was removed." in err
