@@ -19,18 +19,19 @@ import stat
 # conda expands an envs_dirs or pkgs_dirs entry in the user's session: these are the user's own
 # (the conda role lets no other variable through).
 USER_VARIABLE = re.compile(r"\$(\{(USER|LOGNAME)\}|(USER|LOGNAME)(?![A-Za-z0-9_]))")
-HOME = re.compile(r"^(~(?=/|$)|\$(\{HOME\}|HOME(?![A-Za-z0-9_])))")
+HOME = re.compile(r"^(~|\$\{HOME\}|\$HOME)(?=/|$)")
 # What conda records of the envs a user created (conda.core.envs_manager): one prefix per line.
 ENVIRONMENTS_TXT = os.path.join(".conda", "environments.txt")
 DAY = 86400
 
 
-def tree(path: str) -> dict:
+def tree(path: str, linked: dict | None = None) -> dict:
     """{bytes, linked_bytes, files, unreadable} of the tree at PATH; linked_bytes: the part in inodes
-    with more than one link (shared with a package cache or another env)."""
+    with more than one link (shared with a package cache or another env). LINKED, when given, gathers
+    those inodes' sizes by (device, inode), so several trees can be added up counting each once."""
     root = os.lstat(path)
     total = {"bytes": root.st_blocks * 512, "linked_bytes": 0, "files": 1, "unreadable": 0}
-    seen = set()
+    seen = {}
     stack = [path] if stat.S_ISDIR(root.st_mode) else []
     while stack:
         directory = stack.pop()
@@ -54,10 +55,17 @@ def tree(path: str) -> dict:
                     key = (st.st_dev, st.st_ino)
                     if key in seen:
                         continue
-                    seen.add(key)
+                    seen[key] = st.st_blocks * 512
                     total["linked_bytes"] += st.st_blocks * 512
                 total["bytes"] += st.st_blocks * 512
+    if linked is not None:
+        linked.update(seen)
     return total
+
+
+def together(trees: list, linked: dict) -> int:
+    """The bytes of TREES measured with one LINKED map, as one `du -s` of them all counts them."""
+    return sum(t["bytes"] - t["linked_bytes"] for t in trees) + sum(linked.values())
 
 
 def expand(entry: str, user: pwd.struct_passwd) -> str:
@@ -89,8 +97,9 @@ def is_env(path: str) -> bool:
 
 
 def envs_of(user: pwd.struct_passwd, directories: list, shared: set) -> list:
-    """The user's envs: those in DIRECTORIES (the user's envs_dirs, expanded), and those conda recorded in the
-    user's ~/.conda/environments.txt; only those the user owns, each once, shared envs left out."""
+    """The user's envs, as (path, real path): those in DIRECTORIES (the user's envs_dirs, expanded), and those
+    conda recorded in the user's ~/.conda/environments.txt; only those the user owns, each once, shared envs
+    left out."""
     found = []
     for directory in directories:
         try:
@@ -100,7 +109,7 @@ def envs_of(user: pwd.struct_passwd, directories: list, shared: set) -> list:
         found.extend(os.path.join(directory, name) for name in names)
     try:
         with open(os.path.join(user.pw_dir, ENVIRONMENTS_TXT), encoding="utf-8", errors="replace") as f:
-            found.extend(line.strip() for line in f if line.strip().startswith("/"))
+            found.extend(line.strip() for line in f if line.strip().startswith("/") and "\0" not in line)
     except OSError:
         pass
     envs, real = [], set()
@@ -108,25 +117,30 @@ def envs_of(user: pwd.struct_passwd, directories: list, shared: set) -> list:
         try:
             here = os.path.realpath(prefix)
             owned = os.lstat(here).st_uid == user.pw_uid
-        except OSError:
+        except (OSError, ValueError):  # gone, unreadable, or not a path at all: written by hand
             continue
         if here in real or here in shared or not owned or not is_env(here):
             continue
         real.add(here)
-        envs.append(prefix)
+        envs.append((prefix, here))
     return envs
 
 
-def measure(prefix: str, stale_days: int, now: float) -> dict:
-    """One env: its name, path, last use, whether it is stale, and its tree's numbers."""
-    when, source = last_used(prefix)
+def measure(prefix: str, real: str, stale_days: int, now: float, linked: dict | None = None) -> dict | None:
+    """One env (PREFIX, reached at REAL through any link): its name, path, last use, whether it is stale,
+    and its tree's numbers; None when it went away during the scan."""
+    when, source = last_used(real)
+    try:
+        numbers = tree(real, linked)
+    except OSError:
+        return None
     return dict(
         name=os.path.basename(prefix.rstrip("/")),
         path=prefix,
         last_used=when,
         last_used_from=source,
         stale=bool(when) and now - when > stale_days * DAY,
-        **tree(prefix),
+        **numbers,
     )
 
 
@@ -161,32 +175,34 @@ def kept_versions(catalogue_dir: str) -> list:
 
 def scan(people: list, envs_dirs: list, pkgs_dirs: list, catalogue_dir: str, stale_days: int, now: float) -> dict:
     """The node's report: each user's envs and caches, the shared versions and caches."""
-    shared_versions = [
-        dict(env=env, version=version, path=path, **tree(path))
-        for env, version, path in kept_versions(catalogue_dir)
-        if os.path.isdir(path)
-    ]
+    shared_versions, shared_caches = [], []
+    for env, version, path in kept_versions(catalogue_dir):
+        try:
+            shared_versions.append(dict(env=env, version=version, path=path, **tree(path)))
+        except OSError:
+            continue  # pruned during the scan
     shared_paths = {os.path.realpath(v["path"]) for v in shared_versions}
-    shared_caches = [
-        dict(path=entry, **tree(entry))
-        for entry in pkgs_dirs
-        if not HOME.match(entry) and not USER_VARIABLE.search(entry) and os.path.isdir(entry)
-    ]
+    for entry in pkgs_dirs:
+        if not HOME.match(entry) and not USER_VARIABLE.search(entry) and os.path.isdir(entry):
+            shared_caches.append(dict(path=entry, **tree(entry)))
     report_users = {}
     for user in people:
         directories = [path for path in (expand(entry, user) for entry in envs_dirs) if path]
-        envs = [measure(prefix, stale_days, now) for prefix in envs_of(user, directories, shared_paths)]
+        linked = {}  # the user's hard-linked inodes, to count each once in the user's total
+        envs = [
+            measure(prefix, real, stale_days, now, linked) for prefix, real in envs_of(user, directories, shared_paths)
+        ]
+        envs = [env for env in envs if env is not None]
         caches = []
         for entry in pkgs_dirs:
             path = expand(entry, user)
-            if path and os.path.isdir(path) and os.lstat(path).st_uid == user.pw_uid:
-                caches.append(dict(path=path, **tree(path)))
+            try:
+                if path and os.path.isdir(path) and os.lstat(path).st_uid == user.pw_uid:
+                    caches.append(dict(path=path, **tree(path, linked)))
+            except OSError:
+                continue
         if envs or caches:
-            report_users[user.pw_name] = {
-                "envs": envs,
-                "caches": caches,
-                "bytes": sum(item["bytes"] for item in envs + caches),
-            }
+            report_users[user.pw_name] = {"envs": envs, "caches": caches, "bytes": together(envs + caches, linked)}
     return {
         "users": report_users,
         "shared": {"versions": shared_versions, "caches": shared_caches},
@@ -226,7 +242,7 @@ def families(report: dict, node: str, scanned_at: float, seconds: float) -> list
         ),
         family(
             "hpcenv_user_conda_bytes",
-            "Disk use of a user's conda envs and package caches together.",
+            "Disk use of a user's conda envs and package caches together (a file linked into several once).",
             [({"user": name}, user["bytes"]) for name, user in report["users"].items()],
         ),
         family(

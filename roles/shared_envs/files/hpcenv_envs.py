@@ -332,13 +332,22 @@ def do_mine(args):
     user = pwd.getpwuid(os.getuid())
     shared = {os.path.realpath(v["path"]) for page in pages() for v in page["versions"] if v.get("path")}
     now = time.time()
-    envs = [usage.measure(prefix, args.stale_days, now) for prefix in usage.envs_of(user, conda_envs_dirs(), shared)]
+    found = usage.envs_of(user, conda_envs_dirs(), shared)
+    envs = [e for e in (usage.measure(prefix, real, args.stale_days, now) for prefix, real in found) if e]
     if args.remove or args.stale:
         chosen = [e for e in envs if {e["name"], e["path"]} & set(args.remove) or (args.stale and e["stale"])]
         unknown = [wanted for wanted in args.remove if not any(wanted in (e["name"], e["path"]) for e in envs)]
         if unknown:
             mine = ", ".join(e["name"] for e in envs) or "none"
             raise CatalogueError(f"not one of your envs: {', '.join(unknown)}; yours are: {mine}. Nothing was removed.")
+        twice = sorted(
+            {e["name"] for e in envs if e["name"] in args.remove and [x["name"] for x in envs].count(e["name"]) > 1}
+        )
+        if twice:
+            paths = ", ".join(e["path"] for e in envs if e["name"] in twice)
+            raise CatalogueError(
+                f"several of your envs are named {', '.join(twice)} ({paths}): give the path. Nothing was removed."
+            )
         if not args.yes:
             lines = [f"would remove {e['path']} ({human(e['bytes'])})" for e in chosen] or ["nothing to remove"]
             return "\n".join([*lines, "run again with --yes to remove them"] if chosen else lines)

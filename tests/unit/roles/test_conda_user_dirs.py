@@ -57,6 +57,20 @@ def test_a_users_directories_are_made_theirs_the_first_one_private(tmp_path):
     (tmp_path / "alice" / "conda").chmod(0o750)
     assert hook.make(str(tmp_path), ["$USER", "conda", "envs"], _user()) == ""
     assert (tmp_path / "alice" / "conda").stat().st_mode & 0o7777 == 0o750
+    # Below a directory that is already alice's, what is missing is made as alice (a process with her ids).
+    (tmp_path / "alice" / "conda" / "envs").rmdir()
+    assert hook.make(str(tmp_path), ["$USER", "conda", "envs"], _user()) == ""
+    assert (tmp_path / "alice" / "conda" / "envs").stat().st_uid == UID
+
+
+@needs_root
+def test_a_run_cut_short_before_giving_the_directory_away_is_finished_by_the_next(tmp_path):
+    hook = _hook(str(tmp_path))
+    (tmp_path / "alice" / "conda").mkdir(parents=True)
+    (tmp_path / "alice").chmod(0o700)  # root's and private: as the run left it
+    assert hook.make(str(tmp_path), ["$USER", "conda", "envs"], _user()) == ""
+    assert [(tmp_path / p).stat().st_uid for p in ("alice", "alice/conda", "alice/conda/envs")] == [UID, UID, UID]
+    assert hook.make(str(tmp_path), ["$USER", "", "envs"], _user()).endswith("a part is empty, '.' or '..' for alice")
 
 
 @needs_root

@@ -142,3 +142,32 @@ def test_the_metrics_name_each_env_and_render(tmp_path):
     assert 'hpcenv_user_env_stale{user="alice",env="cv",prefix="/s/alice/cv"} 0\n' in text
     assert 'hpcenv_shared_env_version_bytes{env="shared_ml",version="v1",prefix="/v"} 7\n' in text
     assert 'hpcenv_conda_pkgs_cache_bytes{path="/opt/conda.d/pkgs"} 3\n' in text
+
+
+def test_an_env_through_a_link_is_measured_where_it_is_and_conda_records_written_by_hand_do_not_crash(tmp_path):
+    alice = _user(tmp_path, "alice")
+    real = tmp_path / "big" / "cv"
+    _env(real, {"bin/python": "x" * 9000})
+    (tmp_path / "home" / "alice" / "envs").mkdir()
+    (tmp_path / "home" / "alice" / "envs" / "cv").symlink_to(real)
+    records = tmp_path / "home" / "alice" / ".conda"
+    records.mkdir()
+    (records / "environments.txt").write_text("/bad\0path\n/no/such/env\nnot a path\n")
+    [env] = _usage.scan([alice], ["~/envs"], [], "", 90, 0)["users"]["alice"]["envs"]
+    assert env["path"] == str(tmp_path / "home" / "alice" / "envs" / "cv")
+    assert (env["bytes"], env["files"]) == _du_find(real)
+
+
+def test_a_users_total_counts_a_file_linked_into_their_env_and_cache_once(tmp_path):
+    alice = _user(tmp_path, "alice")
+    own_dir = tmp_path / "scratch" / "alice"
+    cache = own_dir / "pkgs"
+    cache.mkdir(parents=True)
+    _env(own_dir / "envs" / "cv", {"lib/a.py": "y" * 50000}, cache=cache)
+    scratch = str(tmp_path / "scratch")
+    report = _usage.scan([alice], [scratch + "/$USER/envs"], [scratch + "/$USER/pkgs"], "", 90, 0)
+    own = report["users"]["alice"]
+    du = subprocess.run(["du", "-s", "-c", "-B1", str(own_dir / "envs" / "cv"), str(cache)], capture_output=True,
+                        text=True, check=True).stdout.splitlines()[-1].split()[0]  # fmt: skip
+    assert own["bytes"] == int(du)
+    assert own["bytes"] < own["envs"][0]["bytes"] + own["caches"][0]["bytes"]
