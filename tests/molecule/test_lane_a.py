@@ -1,4 +1,5 @@
-"""Scenario lane A, in order on one worker: shared_envs, conda, the harness twice (tests/molecule/cluster.py)."""
+"""Scenario lane A, in order on one worker: shared_envs, conda, containers, the harness twice
+(tests/molecule/cluster.py)."""
 
 from __future__ import annotations
 

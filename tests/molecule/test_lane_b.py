@@ -1,4 +1,4 @@
-"""Scenario lane B, in order on one worker: jupyter, mirror, containers (tests/molecule/cluster.py)."""
+"""Scenario lane B, in order on one worker: jupyter, mirror (tests/molecule/cluster.py)."""
 
 from __future__ import annotations
 
