@@ -35,8 +35,8 @@ SITE_PLAYBOOKS = {"converge.yml", "site.yml"}  # a full pass of the cluster's si
 # (the budget table of the last runs). Every scenario is in one lane
 # (tests/quality/test_stories.py checks it).
 LANES = {
-    "a": ["shared_envs", "conda", "containers", "harness"],
-    "b": ["jupyter", "mirror"],
+    "a": ["shared_envs", "mirror"],
+    "b": ["jupyter", "conda"],
 }
 
 
