@@ -40,10 +40,10 @@ _session_started = time.time()
 
 
 def _group(nodeid: str) -> str:
-    """The budget line a test belongs to: its folder; a scenario test keeps its id (named at the end)."""
+    """The budget line a test belongs to: its folder; a scenario run keeps its id (named at the end)."""
     path = nodeid.split("::", maxsplit=1)[0]
     folder = path.split("/")[1] if "/" in path else path
-    return nodeid if folder == "molecule" else folder
+    return nodeid if folder == "molecule" and "::test_scenario[" in nodeid else folder
 
 
 def pytest_collection_modifyitems(config, items):
