@@ -46,9 +46,24 @@ def _group(nodeid: str) -> str:
     return nodeid if folder == "molecule" and "::test_scenario[" in nodeid else folder
 
 
+# After the lanes, the quick parts first: xdist hands a worker its next file while the
+# worker still has two tests to go, so the lane that ends last takes files early, and
+# those should be seconds (unit tests), not the gates' minutes (ansible-test, ansible-lint,
+# galaxy-importer, the fresh host), which the worker that is free first then runs.
+_AFTER_THE_LANES = ("tests/unit/", "tests/toolchain/", "tests/quality/", "tests/fresh_host/")
+
+
+def _order(item) -> tuple[int, int]:
+    if item.nodeid.startswith("tests/molecule/test_lane_"):
+        return (0, 0)
+    rank = next((i for i, prefix in enumerate(_AFTER_THE_LANES) if item.nodeid.startswith(prefix)), 0)
+    return (1, rank)
+
+
 def pytest_collection_modifyitems(config, items):
-    """The scenario lanes first (each lane is one module, one worker's unit of work), then the rest."""
-    items.sort(key=lambda item: not item.nodeid.startswith("tests/molecule/test_lane_"))
+    """The scenario lanes first (each lane is one module, one worker's unit of work), then the rest,
+    quickest parts first."""
+    items.sort(key=_order)
 
 
 _swept = []  # the suite sweeps only when it runs scenarios (a quick gate run leaves a developer's cluster alone)
