@@ -11,8 +11,10 @@ short_description: One read of the paths and Debian packages a role decides from
 version_added: 1.1.0
 description:
   - Reads many paths (whether each exists, its type, owner, group, mode, link target and, on request, a directory's
-    entries) and the installed version of Debian packages, in one call. A role reads what it decides from once (is
-    the pinned version installed, which old versions are there, is a package missing) instead of one task each.
+    entries, a file's checksum, text or file capabilities), the installed version of Debian packages (and, for
+    those missing, whether apt can install them), accounts and groups (through NSS, as C(getent) does) and
+    systemd units' states, in one call. A role reads what it decides from once (is the pinned version installed,
+    which old versions are there, is a package missing, is the service running) instead of one task each.
   - It compares nothing with a wanted state. What a role manages it declares once and ensures with
     M(hpcenv.gpu_cluster.managed_paths), which reads and fixes with the same code.
 author:
@@ -30,6 +32,13 @@ options:
         description: Absolute path, read and returned exactly as given (no C(~) or variable expansion).
         type: str
         required: true
+      glob:
+        description:
+          - O(paths[].path) is a shell pattern (C(*), C(?), C([...])); every path it matches is read as asked and
+            returned in RV(paths), and the matches, sorted, in RV(globs). A pattern that matches nothing reads as an
+            empty list.
+        type: bool
+        default: false
       list:
         description: Return the directory's entries (name, type, mtime) in RV(paths).
         type: bool
@@ -38,13 +47,58 @@ options:
         description: Return a regular file's SHA256 in RV(paths) (C(sha256)), for example to copy only what differs.
         type: bool
         default: false
+      content:
+        description:
+          - Return a regular file's text in RV(paths) (C(content)), for example a C(/proc/sys) value or a line
+            the role looks for in a file it does not own.
+          - At most 1 MiB is read; a longer file returns an C(error) instead. Bytes that are not UTF-8 are replaced.
+        type: bool
+        default: false
+      capabilities:
+        description:
+          - Return a regular file's capabilities in RV(paths) (C(capabilities)), decoded from its
+            C(security.capability) attribute as C(getcap) does; null when it has none.
+        type: bool
+        default: false
   packages:
     description: Debian package names whose installed version to read from the dpkg database.
     type: list
     elements: str
     default: []
+  setuid_files_of:
+    description:
+      - Debian package names; for each, the regular files it installed (its dpkg file list) that have the setuid
+        or setgid bit, for example to find the setuid helpers a package brought.
+    type: list
+    elements: str
+    default: []
+  candidates:
+    description:
+      - Debian package names; for each one that is not installed, the version apt would install (C(apt-cache policy),
+        from the package lists as they are: nothing is updated), or null when no source has it.
+      - Installed ones are answered from the dpkg database without asking apt, so a node that has them all runs no
+        command.
+    type: list
+    elements: str
+    default: []
+  users:
+    description: Account names to look up through NSS (local files, LDAP, SSSD: what C(getent passwd) sees).
+    type: list
+    elements: str
+    default: []
+  groups:
+    description: Group names to look up through NSS (what C(getent group) sees), with their listed members.
+    type: list
+    elements: str
+    default: []
+  services:
+    description: systemd unit names whose load, active and enablement state to read (one C(systemctl show) for all).
+    type: list
+    elements: str
+    default: []
 notes:
   - Reads C(/var/lib/dpkg/status) for O(packages); on hosts without dpkg every package counts as missing.
+  - A missing O(services) unit reads as C(load=not-found); a host without systemctl reads every unit as null.
 seealso:
   - module: hpcenv.gpu_cluster.managed_paths
   - module: ansible.builtin.stat
@@ -87,6 +141,20 @@ paths:
     /opt/conda.d/base-26.7.1-0/conda-meta:
       exists: false
       type: null
+    /proc/sys/user/max_user_namespaces:
+      exists: true
+      type: file
+      owner: root
+      group: root
+      mode: "0644"
+      content: "63704\n"
+    /usr/bin/newuidmap:
+      exists: true
+      type: file
+      owner: root
+      group: root
+      mode: "0755"
+      capabilities: {permitted: [cap_setuid], inheritable: [], effective: true}
 packages:
   description: Installed version of each package asked for; null when it is not installed.
   returned: always
@@ -98,17 +166,99 @@ missing_packages:
   type: list
   elements: str
   sample: [nginx]
+globs:
+  description: For each O(paths[].path) given with O(paths[].glob), the paths it matched, sorted.
+  returned: always
+  type: dict
+  sample: {"/usr/local/share/jupyter/kernels/*/kernel.json": [/usr/local/share/jupyter/kernels/shared_ml/kernel.json]}
+setuid_files:
+  description: For each of O(setuid_files_of), its files with the setuid or setgid bit (none when it is not installed).
+  returned: always
+  type: dict
+  sample: {apptainer: [/usr/libexec/apptainer/bin/starter-suid]}
+candidates:
+  description: For each of O(candidates), the installed version, or for one not installed the version apt would install
+    (null when no source has it).
+  returned: always
+  type: dict
+  sample: {apptainer: null, podman: "4.3.1+ds1-8+deb12u1"}
+users:
+  description: Each account asked for (null when NSS does not know it).
+  returned: always
+  type: dict
+  sample: {alice: {uid: 1001, gid: 1001, home: /home/alice, shell: /bin/bash}, nobody-here: null}
+groups:
+  description: Each group asked for (null when NSS does not know it), with the members its entry lists.
+  returned: always
+  type: dict
+  sample: {docker: {gid: 998, members: [admin1]}}
+services:
+  description: Each unit asked for, as systemd reports it (null without systemctl).
+  returned: always
+  type: dict
+  sample: {jupyterhub.service: {load: loaded, active: active, enabled: enabled}}
 """
 
+import errno
+import glob
 import grp
 import os
 import pwd
 import stat
+import struct
 
 from ansible.module_utils.basic import AnsibleModule
 
 DPKG_STATUS = "/var/lib/dpkg/status"
+DPKG_INFO = "/var/lib/dpkg/info"
 TYPES = ((stat.S_ISLNK, "link"), (stat.S_ISDIR, "directory"), (stat.S_ISREG, "file"))
+CONTENT_LIMIT = 1 << 20
+# Linux capability numbers (linux/capability.h), as getcap names them.
+CAPABILITIES = [
+    "chown",
+    "dac_override",
+    "dac_read_search",
+    "fowner",
+    "fsetid",
+    "kill",
+    "setgid",
+    "setuid",
+    "setpcap",
+    "linux_immutable",
+    "net_bind_service",
+    "net_broadcast",
+    "net_admin",
+    "net_raw",
+    "ipc_lock",
+    "ipc_owner",
+    "sys_module",
+    "sys_rawio",
+    "sys_chroot",
+    "sys_ptrace",
+    "sys_pacct",
+    "sys_admin",
+    "sys_boot",
+    "sys_nice",
+    "sys_resource",
+    "sys_time",
+    "sys_tty_config",
+    "mknod",
+    "lease",
+    "audit_write",
+    "audit_control",
+    "setfcap",
+    "mac_override",
+    "mac_admin",
+    "syslog",
+    "wake_alarm",
+    "block_suspend",
+    "audit_read",
+    "perfmon",
+    "bpf",
+    "checkpoint_restore",
+]
+VFS_CAP_REVISION_MASK = 0xFF000000
+VFS_CAP_FLAGS_EFFECTIVE = 0x000001
 
 
 def _type(st: os.stat_result) -> str:
@@ -159,6 +309,152 @@ def read_path(path: str, list_entries: bool = False) -> dict:
     return found
 
 
+def _cap_names(low: int, high: int) -> list[str]:
+    bits = low | (high << 32)
+    return ["cap_" + (CAPABILITIES[n] if n < len(CAPABILITIES) else str(n)) for n in range(64) if bits >> n & 1]
+
+
+def decode_capabilities(raw: bytes) -> dict | None:
+    """A security.capability attribute (struct vfs_cap_data, revision 1, 2 or 3), as getcap reads it."""
+    if len(raw) < 12:
+        return None
+    magic, permitted, inheritable = struct.unpack_from("<III", raw)
+    permitted_hi = inheritable_hi = 0
+    if magic & VFS_CAP_REVISION_MASK != 0x01000000 and len(raw) >= 20:  # revisions 2 and 3: 64 bits
+        permitted_hi, inheritable_hi = struct.unpack_from("<II", raw, 12)
+    return {
+        "permitted": _cap_names(permitted, permitted_hi),
+        "inheritable": _cap_names(inheritable, inheritable_hi),
+        "effective": bool(magic & VFS_CAP_FLAGS_EFFECTIVE),
+    }
+
+
+def read_capabilities(path: str) -> dict | None:
+    try:
+        raw = os.getxattr(path, "security.capability", follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
+            return None  # no capabilities, or a file system without extended attributes
+        raise
+    return decode_capabilities(raw)
+
+
+def read_text(path: str) -> str:
+    with open(path, "rb") as fh:
+        data = fh.read(CONTENT_LIMIT + 1)
+    if len(data) > CONTENT_LIMIT:
+        raise OSError(errno.EFBIG, f"longer than {CONTENT_LIMIT} bytes, not read", path)
+    return data.decode("utf-8", errors="replace")
+
+
+def file_details(module: AnsibleModule, want: dict, found: dict) -> None:
+    """What WANT asks of a regular file beyond lstat: its checksum, text, capabilities (an error says why not)."""
+    if found["type"] != "file" or "error" in found:
+        return
+    path = want["path"]
+    try:
+        if want["checksum"]:
+            found["sha256"] = module.sha256(path)
+        if want["content"]:
+            found["content"] = read_text(path)
+        if want["capabilities"]:
+            found["capabilities"] = read_capabilities(path)
+    except OSError as exc:  # unreadable, too long
+        found["error"] = str(exc)
+
+
+def _nss(names: list[str], lookup, describe) -> dict[str, dict | None]:
+    """Each name through NSS (LOOKUP: pwd.getpwnam or grp.getgrnam), as DESCRIBE puts it; None when unknown."""
+    found: dict[str, dict | None] = {}
+    for name in names:
+        try:
+            found[name] = describe(lookup(name))
+        except KeyError:
+            found[name] = None
+    return found
+
+
+def lookup_users(names: list[str]) -> dict[str, dict | None]:
+    return _nss(
+        names, pwd.getpwnam, lambda e: {"uid": e.pw_uid, "gid": e.pw_gid, "home": e.pw_dir, "shell": e.pw_shell}
+    )
+
+
+def lookup_groups(names: list[str]) -> dict[str, dict | None]:
+    return _nss(names, grp.getgrnam, lambda e: {"gid": e.gr_gid, "members": list(e.gr_mem)})
+
+
+def parse_apt_policy(text: str) -> dict[str, str | None]:
+    """`apt-cache policy NAME...` (LC_ALL=C): each package's candidate version, None for '(none)'."""
+    candidates: dict[str, str | None] = {}
+    name = None
+    for line in text.splitlines():
+        if line and not line[0].isspace() and line.endswith(":"):
+            name = line[:-1]
+        elif name and line.strip().startswith("Candidate:"):
+            version = line.split(":", 1)[1].strip()
+            candidates[name] = None if version in ("", "(none)") else version
+    return candidates
+
+
+def apt_candidates(module: AnsibleModule, names: list[str], installed: dict[str, str | None]) -> dict[str, str | None]:
+    found = {name: installed.get(name) for name in names}
+    ask = [name for name, version in found.items() if version is None]
+    apt_cache = module.get_bin_path("apt-cache") if ask else None
+    if apt_cache:
+        rc, out, err = module.run_command([apt_cache, "policy", "--", *ask], environ_update={"LC_ALL": "C"})
+        if rc != 0:
+            module.fail_json(msg=f"apt-cache policy {' '.join(ask)} failed (rc {rc}): {err.strip()}")
+        policy = parse_apt_policy(out)
+        found.update({name: policy.get(name) for name in ask})
+    return found
+
+
+def parse_systemctl_show(text: str, units: list[str]) -> dict[str, dict]:
+    """`systemctl show -p LoadState,ActiveState,UnitFileState UNIT...`: one block per unit, in the order asked."""
+    blocks = [block for block in text.strip("\n").split("\n\n")] if text.strip() else []
+    keys = {"LoadState": "load", "ActiveState": "active", "UnitFileState": "enabled"}
+    found = {}
+    for unit, block in zip(units, blocks):
+        fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        found[unit] = {short: fields.get(key, "") for key, short in keys.items()}
+    return found
+
+
+def unit_states(module: AnsibleModule, units: list[str]) -> dict[str, dict | None]:
+    found: dict[str, dict | None] = dict.fromkeys(units)
+    systemctl = module.get_bin_path("systemctl") if units else None
+    if systemctl:
+        argv = [systemctl, "show", "--property=LoadState,ActiveState,UnitFileState", "--", *units]
+        rc, out, err = module.run_command(argv, environ_update={"LC_ALL": "C"})
+        if rc != 0:
+            module.fail_json(msg=f"systemctl show {' '.join(units)} failed (rc {rc}): {err.strip()}")
+        found.update(parse_systemctl_show(out, units))
+    return found
+
+
+def dpkg_setuid_files(package: str, info_dir: str | None = None) -> list[str]:
+    """The files of PACKAGE's dpkg file list (<name>.list, or <name>:<arch>.list) with the setuid or setgid bit."""
+    info_dir = info_dir or DPKG_INFO
+    try:
+        lists = sorted(
+            name for name in os.listdir(info_dir) if name == f"{package}.list" or name.startswith(f"{package}:")
+        )
+    except OSError:
+        return []
+    found = []
+    for name in (n for n in lists if n.endswith(".list")):
+        with open(os.path.join(info_dir, name), encoding="utf-8", errors="replace") as fh:
+            for path in fh.read().splitlines():
+                try:
+                    st = os.lstat(path)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode) and st.st_mode & (stat.S_ISUID | stat.S_ISGID):
+                    found.append(path)
+    return sorted(set(found))
+
+
 def dpkg_installed(names: list[str], status_file: str | None = None) -> dict[str, str | None]:
     """Installed versions from the dpkg database (paragraphs of 'Key: value' lines)."""
     wanted = dict.fromkeys(names)
@@ -182,6 +478,15 @@ def dpkg_installed(names: list[str], status_file: str | None = None) -> dict[str
     return wanted
 
 
+def read_one(module: AnsibleModule, want: dict, paths: dict[str, dict]) -> None:
+    found = read_path(want["path"], want["list"])
+    file_details(module, want, found)
+    for kept in ("entries", "sha256", "content", "capabilities"):  # a path given twice: keep what either asked for
+        if kept in paths.get(want["path"], {}):
+            found.setdefault(kept, paths[want["path"]][kept])
+    paths[want["path"]] = found
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -191,11 +496,19 @@ def main() -> None:
                 "default": [],
                 "options": {
                     "path": {"type": "str", "required": True},
+                    "glob": {"type": "bool", "default": False},
                     "list": {"type": "bool", "default": False},
                     "checksum": {"type": "bool", "default": False},
+                    "content": {"type": "bool", "default": False},
+                    "capabilities": {"type": "bool", "default": False},
                 },
             },
             "packages": {"type": "list", "elements": "str", "default": []},
+            "setuid_files_of": {"type": "list", "elements": "str", "default": []},
+            "candidates": {"type": "list", "elements": "str", "default": []},
+            "users": {"type": "list", "elements": "str", "default": []},
+            "groups": {"type": "list", "elements": "str", "default": []},
+            "services": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
@@ -203,20 +516,30 @@ def main() -> None:
         if not os.path.isabs(want["path"]):
             module.fail_json(msg=f"{want['path']}: give an absolute path")
     paths: dict[str, dict] = {}
-    for want in module.params["paths"]:
-        found = read_path(want["path"], want["list"])
-        if want["checksum"] and found["type"] == "file" and "error" not in found:
-            try:
-                found["sha256"] = module.sha256(want["path"])
-            except OSError as exc:  # unreadable
-                found["error"] = str(exc)
-        for kept in ("entries", "sha256"):  # the same path given twice: keep what either asked for
-            if kept in paths.get(want["path"], {}):
-                found.setdefault(kept, paths[want["path"]][kept])
-        paths[want["path"]] = found
-    packages = dpkg_installed(module.params["packages"])
-    missing = [name for name, version in packages.items() if version is None]
-    module.exit_json(changed=False, paths=paths, packages=packages, missing_packages=missing)
+    globs: dict[str, list[str]] = {}
+    for pattern in module.params["paths"]:
+        if not pattern["glob"]:
+            wants = [pattern]
+        else:
+            globs[pattern["path"]] = sorted(glob.glob(pattern["path"]))
+            wants = [{**pattern, "path": match} for match in globs[pattern["path"]]]
+        for want in wants:
+            read_one(module, want, paths)
+    params = module.params
+    packages = dpkg_installed(list(dict.fromkeys(params["packages"] + params["candidates"])))
+    missing = [name for name in params["packages"] if packages[name] is None]
+    module.exit_json(
+        changed=False,
+        paths=paths,
+        globs=globs,
+        packages={name: packages[name] for name in params["packages"]},
+        missing_packages=missing,
+        setuid_files={name: dpkg_setuid_files(name) for name in params["setuid_files_of"]},
+        candidates=apt_candidates(module, params["candidates"], packages),
+        users=lookup_users(params["users"]),
+        groups=lookup_groups(params["groups"]),
+        services=unit_states(module, params["services"]),
+    )
 
 
 if __name__ == "__main__":

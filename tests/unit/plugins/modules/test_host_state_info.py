@@ -6,6 +6,7 @@ import grp
 import hashlib
 import os
 import pwd
+from pathlib import Path
 
 import pytest
 
@@ -140,3 +141,169 @@ def test_a_dangling_link_is_read_as_a_link(tree):
     (tree / "dangling").symlink_to(tree / "nowhere")
     found = probe([{"path": str(tree / "dangling")}])["paths"][str(tree / "dangling")]
     assert found["exists"] is True and found["type"] == "link" and found["src"] == str(tree / "nowhere")
+
+
+DEBIAN_12 = Path(__file__).parent / "fixtures" / "debian-12"
+
+
+def test_content_of_a_regular_file_only(tree):
+    result = probe([{"path": str(tree / "hook.sh"), "content": True}, {"path": str(tree / "root"), "content": True}])
+    assert result["paths"][str(tree / "hook.sh")]["content"] == "export X=1\n"
+    assert "content" not in result["paths"][str(tree / "root")]
+
+
+def test_content_of_a_proc_file_whose_size_reads_zero():
+    found = probe([{"path": "/proc/sys/kernel/ostype", "content": True}])["paths"]["/proc/sys/kernel/ostype"]
+    assert found["type"] == "file" and found["content"] == "Linux\n"
+
+
+def test_too_long_a_file_says_so_instead_of_its_content(tree, monkeypatch):
+    monkeypatch.setattr(host_state_info, "CONTENT_LIMIT", 4)
+    found = probe([{"path": str(tree / "hook.sh"), "content": True}])["paths"][str(tree / "hook.sh")]
+    assert "content" not in found and "longer than 4 bytes" in found["error"]
+
+
+@pytest.mark.parametrize(
+    ("raw_hex", "wanted"),
+    [
+        # Recorded with `setcap cap_setuid,cap_setgid=ep` and `setcap cap_net_raw+p` on Debian 12 (getcap prints
+        # "cap_setgid,cap_setuid=ep" and "cap_net_raw=p"), read back with os.getxattr.
+        (
+            "01000002c0000000000000000000000000000000",
+            {"permitted": ["cap_setgid", "cap_setuid"], "inheritable": [], "effective": True},
+        ),
+        (
+            "0000000200200000000000000000000000000000",
+            {"permitted": ["cap_net_raw"], "inheritable": [], "effective": False},
+        ),
+        # Revision 1 (32 bits only) and revision 3 (a namespaced file: the root uid follows).
+        ("0100000180000000", None),
+        ("010000018000000000000000", {"permitted": ["cap_setuid"], "inheritable": [], "effective": True}),
+        (
+            "01000003c0000000000000000001000000000000e8030000",
+            {"permitted": ["cap_setgid", "cap_setuid", "cap_checkpoint_restore"], "inheritable": [], "effective": True},
+        ),
+    ],
+)
+def test_capabilities_are_decoded_as_getcap_names_them(raw_hex, wanted):
+    assert host_state_info.decode_capabilities(bytes.fromhex(raw_hex)) == wanted
+
+
+def test_a_file_without_capabilities_reads_null(tree):
+    found = probe([{"path": str(tree / "hook.sh"), "capabilities": True}])["paths"][str(tree / "hook.sh")]
+    assert found["capabilities"] is None
+
+
+def test_accounts_and_groups_through_nss():
+    result = probe([], users=[ME, "no-such-user-hpcenv"], groups=[MY_GROUP, "no-such-group-hpcenv"])
+    me = pwd.getpwnam(ME)
+    assert result["users"] == {
+        ME: {"uid": me.pw_uid, "gid": me.pw_gid, "home": me.pw_dir, "shell": me.pw_shell},
+        "no-such-user-hpcenv": None,
+    }
+    assert result["groups"][MY_GROUP] == {"gid": os.getgid(), "members": list(grp.getgrgid(os.getgid()).gr_mem)}
+    assert result["groups"]["no-such-group-hpcenv"] is None
+
+
+def test_apt_is_asked_only_about_packages_not_installed(tmp_path, monkeypatch):
+    status = tmp_path / "status"
+    status.write_text(DPKG_STATUS)
+    monkeypatch.setattr(host_state_info, "DPKG_STATUS", str(status))
+    monkeypatch.setattr(host_state_info.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: "/usr/bin/" + name)
+    asked = ["nginx-light", "mail-transport-agent", "apptainer"]
+    result = run_module(
+        host_state_info.main,
+        {"paths": [], "packages": ["nginx"], "candidates": ["python3-yaml", *asked]},
+        commands=[
+            {
+                "command": ["/usr/bin/apt-cache", "policy", "--", *asked],
+                "out": (DEBIAN_12 / "apt-cache-policy.txt").read_text(),
+            }
+        ],
+    )
+    assert result["candidates"] == {
+        "python3-yaml": "6.0-3+b2",  # installed: not asked
+        "nginx-light": "1.22.1-9+deb12u12",
+        "mail-transport-agent": None,  # known to apt, nothing to install
+        "apptainer": None,  # no source has it (apt-cache prints nothing)
+    }
+    # Only what was asked for with `packages` is reported there.
+    assert result["packages"] == {"nginx": None} and result["missing_packages"] == ["nginx"]
+
+
+def test_nothing_is_run_when_every_candidate_is_installed(tmp_path, monkeypatch):
+    status = tmp_path / "status"
+    status.write_text(DPKG_STATUS)
+    monkeypatch.setattr(host_state_info, "DPKG_STATUS", str(status))
+    result = probe([], candidates=["python3-yaml", "libc6"])
+    assert (
+        result["candidates"] == {"python3-yaml": "6.0-3+b2", "libc6": "2.36-9+deb12u10"} and result["_commands"] == []
+    )
+
+
+def test_units_states_in_the_order_asked(monkeypatch):
+    monkeypatch.setattr(host_state_info.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: "/usr/bin/" + name)
+    units = ["jupyterhub.service", "no-such.service", "jupyterhub-proxy.service"]
+    result = run_module(
+        host_state_info.main,
+        {"paths": [], "services": units},
+        commands=[
+            {
+                "command": [
+                    "/usr/bin/systemctl",
+                    "show",
+                    "--property=LoadState,ActiveState,UnitFileState",
+                    "--",
+                    *units,
+                ],
+                "out": (DEBIAN_12 / "systemctl-show.txt").read_text(),
+            }
+        ],
+    )
+    assert result["services"] == {
+        "jupyterhub.service": {"load": "loaded", "active": "active", "enabled": "enabled"},
+        "no-such.service": {"load": "not-found", "active": "inactive", "enabled": ""},
+        "jupyterhub-proxy.service": {"load": "loaded", "active": "active", "enabled": "enabled"},
+    }
+
+
+def test_no_systemctl_reads_every_unit_as_null(monkeypatch):
+    monkeypatch.setattr(host_state_info.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: None)
+    assert probe([], services=["a.service"])["services"] == {"a.service": None}
+
+
+def test_setuid_files_of_a_package_from_its_dpkg_file_list(tmp_path):
+    info = tmp_path / "info"
+    info.mkdir()
+    helper, plain, setgid = tmp_path / "starter-suid", tmp_path / "starter", tmp_path / "wall"
+    for path, mode in ((helper, 0o4755), (plain, 0o755), (setgid, 0o2755)):
+        path.write_text("")
+        os.chmod(path, mode)
+    listed = ["/.", str(tmp_path), str(helper), str(plain), str(tmp_path / "gone")]
+    (info / "apptainer.list").write_text("\n".join(listed) + "\n")
+    (info / "bsdutils:amd64.list").write_text(f"{setgid}\n")
+    (info / "apptainer.md5sums").write_text(f"0 {plain}\n")
+    assert host_state_info.dpkg_setuid_files("apptainer", str(info)) == [str(helper)]
+    assert host_state_info.dpkg_setuid_files("bsdutils", str(info)) == [str(setgid)]
+    assert host_state_info.dpkg_setuid_files("not-installed", str(info)) == []
+    assert host_state_info.dpkg_setuid_files("apptainer", str(tmp_path / "no-dpkg")) == []
+
+
+def test_a_pattern_reads_every_match_and_lists_them(tree):
+    (tree / "root" / "base-1" / "kernel.json").write_text('{"metadata": {"hpcenv": {}}}')
+    (tree / "root" / "base-2" / "kernel.json").write_text("{}")
+    pattern = str(tree / "root" / "*" / "kernel.json")
+    nothing = str(tree / "root" / "*" / "absent.py")
+    result = probe([{"path": pattern, "glob": True, "content": True}, {"path": nothing, "glob": True}])
+    matches = [str(tree / "root" / "base-1" / "kernel.json"), str(tree / "root" / "base-2" / "kernel.json")]
+    assert result["globs"] == {pattern: matches, nothing: []}
+    assert [result["paths"][m]["content"] for m in matches] == ['{"metadata": {"hpcenv": {}}}', "{}"]
+    assert pattern not in result["paths"]
+    # Through a link, as a shared env's stable name is.
+    linked = str(tree / "current" / "*")
+    assert probe([{"path": linked, "glob": True}])["globs"][linked] == [str(tree / "current" / "kernel.json")]
+    (tree / "root" / "base-2" / "lib").mkdir()
+    assert probe([{"path": linked, "glob": True}])["globs"][linked] == [
+        str(tree / "current" / "kernel.json"),
+        str(tree / "current" / "lib"),
+    ]
