@@ -135,6 +135,23 @@ options:
             version's file goes with its stable name. A file there that this module did not write is left alone,
             with a warning. Unset, no modulefiles.
         type: path
+  metrics:
+    description:
+      - Publish the environment's state after the run for node_exporter's textfile collector, as
+        M(hpcenv.gpu_cluster.shared_env_metrics) does (the same file and metrics; written in one rename, a change
+        only when the state changed): in sync with its lock (unless O(rollback)), the active version and the lock as
+        labels. With O(state=absent) the file is removed. Unset, nothing is published.
+      - Nothing is written in check mode; a missing O(metrics.dir) is then reported as a change, not an error.
+    type: dict
+    suboptions:
+      dir:
+        description: node_exporter's textfile directory (C(--collector.textfile.directory)); must exist.
+        type: path
+        required: true
+      variant:
+        description: The build the node follows, C(cpu) or C(cuda<version>).
+        type: str
+        default: cpu
 notes:
   - Version names carry the first 12 hex digits of the SHA256 of the lock's sorted package URL and C(# pip:) lines,
     so the same lock gives the same id on every node and a reordered or re-commented lock is not a new version.
@@ -250,6 +267,11 @@ modulefiles:
   type: list
   elements: str
   sample: [shared_ml/.version, shared_ml/v3]
+metrics:
+  description: The textfile of O(metrics) and whether it changed (in check mode, would change).
+  returned: when O(metrics) is set
+  type: dict
+  sample: {"path": /var/lib/prometheus/node-exporter/hpcenv_shared_env_shared_ml.prom, "changed": false}
 cmd:
   description: The commands run.
   returned: always
@@ -269,6 +291,7 @@ from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import (
     _audit,
     _catalogue,
     _conda_env,
+    _env_metrics,
     _lock_install,
     _node_lock,
 )
@@ -492,6 +515,13 @@ def main() -> None:
                     "modulefiles": {"type": "path"},
                 },
             },
+            "metrics": {
+                "type": "dict",
+                "options": {
+                    "dir": {"type": "path", "required": True},
+                    "variant": {"type": "str", "default": "cpu"},
+                },
+            },
             **_node_lock.ARGUMENT_SPEC,
             **_audit.ARGUMENT_SPEC,
         },
@@ -520,8 +550,12 @@ def main() -> None:
                     _catalogue_page(env, result)
             finally:  # what was built, swapped or pruned is logged even if the catalogue page fails
                 _audit.record(module, _audit_records(env, result))
+        if p["metrics"]:
+            _publish_metrics(env, result)
     except _node_lock.LockTimeoutError as exc:
         module.fail_json(msg=f"{p['name']}: {exc}")
+    except _env_metrics.MetricsError as exc:
+        module.fail_json(msg=f"{p['name']}: {exc}", **result)
     if module._diff:
         log = result.get("changelog", {})
         heading = [f"{log['version']}: {log['summary']}"] if log else []
@@ -531,6 +565,25 @@ def main() -> None:
             + "".join(f"  {line}\n" for line in log.get("lines", [])),
         }
     module.exit_json(**result)
+
+
+def _publish_metrics(env: SharedEnv, result: dict) -> None:
+    """The env's state after this run, for node_exporter: converged, so nothing is missing, extra or changed."""
+    p = env.p
+    state = None
+    if p["state"] == "present":
+        state = {
+            "variant": p["metrics"]["variant"],
+            "in_sync": not p["rollback"],
+            "missing": [],
+            "extra": [],
+            "changed": [],
+            "active": result.get("active") or "",
+            "lock_id": result.get("lock_id", ""),
+        }
+    published = _env_metrics.publish(p["metrics"]["dir"], p["name"], state, env.module.check_mode)
+    result["metrics"] = {"path": published["path"], "changed": published["changed"]}
+    result["changed"] = result["changed"] or published["changed"]
 
 
 def _audit_records(env: SharedEnv, result: dict) -> list[dict]:

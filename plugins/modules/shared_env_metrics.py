@@ -111,47 +111,16 @@ text:
     hpcenv_shared_env_in_sync{env="shared_ml",variant="cpu"} 0
 """
 
-import os
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _atomic, _prom
-
-TIMESTAMP = "hpcenv_shared_env_last_check_timestamp_seconds"
-
-
-def families(p: dict, checked_at: float) -> list[dict]:
-    labels = {"env": p["name"], "variant": p["variant"]}
-
-    def gauge(name: str, help_text: str, value) -> dict:
-        return {"name": name, "help": help_text, "type": "gauge", "samples": [(labels, value)]}
-
-    info = dict(labels, version=p["active"], lock=p["lock_id"])
-    return [
-        gauge("hpcenv_shared_env_in_sync", "1 when the active version matches its lock, else 0.", p["in_sync"]),
-        gauge("hpcenv_shared_env_missing_packages", "Packages of the lock missing from the env.", len(p["missing"])),
-        gauge("hpcenv_shared_env_extra_packages", "Packages in the env that the lock does not have.", len(p["extra"])),
-        gauge(
-            "hpcenv_shared_env_changed_packages",
-            "Packages whose version, build or files differ from the lock.",
-            len(p["changed"]),
-        ),
-        {
-            "name": "hpcenv_shared_env_info",
-            "help": "The active version and the lock it follows, as labels; always 1.",
-            "type": "gauge",
-            "samples": [(info, 1)],
-        },
-        gauge(TIMESTAMP, "When the environment was last checked, in seconds since the epoch.", checked_at),
-    ]
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _env_metrics
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "name": {"type": "str", "required": True},
-            "dir": {"type": "path", "default": "/var/lib/prometheus/node-exporter"},
+            "dir": {"type": "path", "default": _env_metrics.DEFAULT_DIR},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "variant": {"type": "str", "default": "cpu"},
             "in_sync": {"type": "bool", "default": False},
@@ -167,37 +136,21 @@ def main() -> None:
     p = module.params
     if "/" in p["name"] or p["name"] in ("", ".", ".."):
         module.fail_json(msg=f"invalid environment name {p['name']!r}")
-    path = os.path.join(p["dir"], f"hpcenv_shared_env_{p['name']}.prom")
-    after = None
-    if p["state"] == "present":
-        after = _prom.render(families(p, p["checked_at"] if p["checked_at"] is not None else time.time()))
-        if not os.path.isdir(p["dir"]):
-            if module.check_mode:
-                # An earlier task of the same run may create it; say what a real run would do.
-                module.exit_json(changed=True, path=path, text=after)
-            module.fail_json(
-                msg=f"{p['dir']} does not exist: install node_exporter (its textfile directory) or create it",
-                path=path,
-            )
+    keys = ("variant", "in_sync", "missing", "extra", "changed", "active", "lock_id")
+    state = {key: p[key] for key in keys} if p["state"] == "present" else None
     try:
-        before = _atomic.read(path)
-    except OSError as exc:
-        module.fail_json(msg=f"cannot read {path}: {exc.strerror}", path=path)
-    if before is None or after is None:
-        changed = before is not after
-    else:
-        changed = _prom.without(before, (TIMESTAMP,)) != _prom.without(after, (TIMESTAMP,))
-    result = {"changed": changed, "path": path, "text": after or ""}
+        published = _env_metrics.publish(p["dir"], p["name"], state, module.check_mode, p["checked_at"])
+    except _env_metrics.MetricsError as exc:
+        module.fail_json(msg=str(exc), path=_env_metrics.path_of(p["dir"], p["name"]))
+    result = {key: published[key] for key in ("changed", "path", "text")}
     if module._diff:
-        result["diff"] = {"before": before or "", "after": after or "", "before_header": path, "after_header": path}
-    if not module.check_mode:
-        try:
-            if after is not None:
-                _atomic.write(path, after)  # the timestamp is refreshed even when nothing else changed
-            elif before is not None:
-                os.unlink(path)
-        except OSError as exc:
-            module.fail_json(msg=f"cannot write {path}: {exc.strerror}", **result)
+        path = published["path"]
+        result["diff"] = {
+            "before": published["before"],
+            "after": published["text"],
+            "before_header": path,
+            "after_header": path,
+        }
     module.exit_json(**result)
 
 

@@ -381,3 +381,43 @@ def test_modulefiles_follow_the_stable_names_and_leave_other_files_alone(tmp_pat
     gone = converge(tmp_path, state="absent", lock=None, catalogue=page)
     assert gone["modulefiles"] == ["shared_ml/.version", "shared_ml/v1", "shared_ml/v2"]
     assert os.listdir(modules / "shared_ml") == ["v9"], "a file it did not write stays"
+
+
+def test_metrics_follow_the_converge_and_go_with_the_env(tmp_path):
+    textfiles = tmp_path / "node-exporter"
+    textfiles.mkdir()
+    prom = textfiles / "hpcenv_shared_env_shared_ml.prom"
+    metrics = {"dir": str(textfiles), "variant": "cuda12.4"}
+    labels = 'env="shared_ml",variant="cuda12.4"'
+
+    planned = converge(tmp_path, check_mode=True, metrics=metrics)
+    assert planned["metrics"] == {"path": str(prom), "changed": True} and not prom.exists()
+
+    first = converge(tmp_path, metrics=metrics)
+    lines = prom.read_text().splitlines()
+    assert first["metrics"]["changed"] and f"hpcenv_shared_env_in_sync{{{labels}}} 1" in lines
+    info = f'hpcenv_shared_env_info{{{labels},version="{first["active"]}",lock="{_conda_env.lock_id(LOCK)}"}} 1'
+    assert info in lines
+
+    # A converged env: the check time is refreshed, nothing changed.
+    again = converge(tmp_path, metrics=metrics)
+    assert again["changed"] is False and again["metrics"]["changed"] is False
+
+    # A missing file is put back, and that alone is the run's change.
+    prom.unlink()
+    restored = converge(tmp_path, metrics=metrics)
+    assert restored["changed"] is True and restored["cmd"] == [] and prom.is_file()
+
+    # A rollback is not in sync with the lock the controller recorded.
+    converge(tmp_path, lock=OTHER_LOCK, metrics=metrics)
+    back = converge(tmp_path, rollback=True, lock=OTHER_LOCK, metrics=metrics)
+    assert f"hpcenv_shared_env_in_sync{{{labels}}} 0" in prom.read_text().splitlines() and back["metrics"]["changed"]
+
+    gone = converge(tmp_path, state="absent", lock=None, metrics=metrics)
+    assert gone["metrics"]["changed"] and not prom.exists()
+
+
+def test_metrics_without_their_directory_fail_after_the_converge_with_what_to_do(tmp_path):
+    result = converge(tmp_path, metrics={"dir": str(tmp_path / "node-exporter")})
+    assert result["failed"] and "install node_exporter" in result["msg"]
+    assert result["active"] and os.path.islink(tmp_path / "envs" / "shared_ml"), "the converge itself stands"
