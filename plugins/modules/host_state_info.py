@@ -57,7 +57,9 @@ options:
       capabilities:
         description:
           - Return a regular file's capabilities in RV(paths) (C(capabilities)), decoded from its
-            C(security.capability) attribute as C(getcap) does; null when it has none.
+            C(security.capability) attribute as C(getcap) does; null when it has none or an unknown revision.
+          - C(rootid) is the root uid of the user namespace a revision 3 attribute was set in (null for revisions 1
+            and 2); on the host, such capabilities count only with a C(rootid) of 0.
         type: bool
         default: false
   packages:
@@ -68,21 +70,21 @@ options:
   setuid_files_of:
     description:
       - Debian package names; for each, the regular files it installed (its dpkg file list) that have the setuid
-        or setgid bit, for example to find the setuid helpers a package brought.
+        bit, for example to find the setuid helpers a package brought.
     type: list
     elements: str
     default: []
   candidates:
     description:
       - Debian package names; for each one that is not installed, the version apt would install (C(apt-cache policy),
-        from the package lists as they are: nothing is updated), or null when no source has it.
+        from the package lists as they are, nothing is updated), or null when no source has it.
       - Installed ones are answered from the dpkg database without asking apt, so a node that has them all runs no
         command.
     type: list
     elements: str
     default: []
   users:
-    description: Account names to look up through NSS (local files, LDAP, SSSD: what C(getent passwd) sees).
+    description: Account names to look up through NSS (local files, LDAP, SSSD, as C(getent passwd) sees them).
     type: list
     elements: str
     default: []
@@ -98,7 +100,8 @@ options:
     default: []
 notes:
   - Reads C(/var/lib/dpkg/status) for O(packages); on hosts without dpkg every package counts as missing.
-  - A missing O(services) unit reads as C(load=not-found); a host without systemctl reads every unit as null.
+  - A missing O(services) unit reads as C(load=not-found); on a host without systemctl, or where systemd does not
+    run, every unit reads as null (with a warning in the second case).
 seealso:
   - module: hpcenv.gpu_cluster.managed_paths
   - module: ansible.builtin.stat
@@ -154,7 +157,7 @@ paths:
       owner: root
       group: root
       mode: "0755"
-      capabilities: {permitted: [cap_setuid], inheritable: [], effective: true}
+      capabilities: {permitted: [cap_setuid], inheritable: [], effective: true, rootid: null}
 packages:
   description: Installed version of each package asked for; null when it is not installed.
   returned: always
@@ -172,7 +175,7 @@ globs:
   type: dict
   sample: {"/usr/local/share/jupyter/kernels/*/kernel.json": [/usr/local/share/jupyter/kernels/shared_ml/kernel.json]}
 setuid_files:
-  description: For each of O(setuid_files_of), its files with the setuid or setgid bit (none when it is not installed).
+  description: For each of O(setuid_files_of), its files with the setuid bit (none when it is not installed).
   returned: always
   type: dict
   sample: {apptainer: [/usr/libexec/apptainer/bin/starter-suid]}
@@ -258,6 +261,7 @@ CAPABILITIES = [
     "checkpoint_restore",
 ]
 VFS_CAP_REVISION_MASK = 0xFF000000
+VFS_CAP_REVISION_1, VFS_CAP_REVISION_2, VFS_CAP_REVISION_3 = 0x01000000, 0x02000000, 0x03000000
 VFS_CAP_FLAGS_EFFECTIVE = 0x000001
 
 
@@ -315,17 +319,25 @@ def _cap_names(low: int, high: int) -> list[str]:
 
 
 def decode_capabilities(raw: bytes) -> dict | None:
-    """A security.capability attribute (struct vfs_cap_data, revision 1, 2 or 3), as getcap reads it."""
+    """A security.capability attribute (struct vfs_cap_data, revision 1, 2 or 3), as getcap reads it.
+
+    Revision 3 names the root uid of the user namespace it was set in (`rootid`): the kernel honours it only
+    where that uid is root, so on the host only a rootid of 0 grants anything (getcap prints [rootid=N])."""
     if len(raw) < 12:
         return None
     magic, permitted, inheritable = struct.unpack_from("<III", raw)
+    revision = magic & VFS_CAP_REVISION_MASK
+    if revision not in (VFS_CAP_REVISION_1, VFS_CAP_REVISION_2, VFS_CAP_REVISION_3):
+        return None
     permitted_hi = inheritable_hi = 0
-    if magic & VFS_CAP_REVISION_MASK != 0x01000000 and len(raw) >= 20:  # revisions 2 and 3: 64 bits
+    if revision != VFS_CAP_REVISION_1 and len(raw) >= 20:  # revisions 2 and 3: 64 bits
         permitted_hi, inheritable_hi = struct.unpack_from("<II", raw, 12)
+    rootid = struct.unpack_from("<I", raw, 20)[0] if revision == VFS_CAP_REVISION_3 and len(raw) >= 24 else None
     return {
         "permitted": _cap_names(permitted, permitted_hi),
         "inheritable": _cap_names(inheritable, inheritable_hi),
         "effective": bool(magic & VFS_CAP_FLAGS_EFFECTIVE),
+        "rootid": rootid,
     }
 
 
@@ -427,14 +439,15 @@ def unit_states(module: AnsibleModule, units: list[str]) -> dict[str, dict | Non
     if systemctl:
         argv = [systemctl, "show", "--property=LoadState,ActiveState,UnitFileState", "--", *units]
         rc, out, err = module.run_command(argv, environ_update={"LC_ALL": "C"})
-        if rc != 0:
-            module.fail_json(msg=f"systemctl show {' '.join(units)} failed (rc {rc}): {err.strip()}")
+        if rc != 0:  # systemd does not run here (a chroot, a container without it): no unit has a state
+            module.warn(f"systemctl cannot read units on this host, so none has a state: {err.strip()}")
+            return found
         found.update(parse_systemctl_show(out, units))
     return found
 
 
 def dpkg_setuid_files(package: str, info_dir: str | None = None) -> list[str]:
-    """The files of PACKAGE's dpkg file list (<name>.list, or <name>:<arch>.list) with the setuid or setgid bit."""
+    """The files of PACKAGE's dpkg file list (<name>.list, or <name>:<arch>.list) with the setuid bit."""
     info_dir = info_dir or DPKG_INFO
     try:
         lists = sorted(
@@ -444,14 +457,18 @@ def dpkg_setuid_files(package: str, info_dir: str | None = None) -> list[str]:
         return []
     found = []
     for name in (n for n in lists if n.endswith(".list")):
-        with open(os.path.join(info_dir, name), encoding="utf-8", errors="replace") as fh:
-            for path in fh.read().splitlines():
-                try:
-                    st = os.lstat(path)
-                except OSError:
-                    continue
-                if stat.S_ISREG(st.st_mode) and st.st_mode & (stat.S_ISUID | stat.S_ISGID):
-                    found.append(path)
+        try:
+            with open(os.path.join(info_dir, name), encoding="utf-8", errors="replace") as fh:
+                listed = fh.read().splitlines()
+        except OSError:  # removed by dpkg meanwhile, unreadable
+            continue
+        for path in listed:
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_mode & stat.S_ISUID:
+                found.append(path)
     return sorted(set(found))
 
 

@@ -137,10 +137,11 @@ options:
         type: path
   metrics:
     description:
-      - Publish the environment's state after the run for node_exporter's textfile collector, as
-        M(hpcenv.gpu_cluster.shared_env_metrics) does (the same file and metrics; written in one rename, a change
-        only when the state changed): in sync with its lock (unless O(rollback)), the active version and the lock as
-        labels. With O(state=absent) the file is removed. Unset, nothing is published.
+      - Publish the environment's state after the run for node_exporter's textfile collector, that is whether it is
+        in sync with its lock (not after O(rollback)), with the active version and the lock as labels. The file and
+        the metrics are those of M(hpcenv.gpu_cluster.shared_env_metrics), written in one rename, and a change only
+        when the state changed; the run then reports a change even when the environment itself did not change.
+        With O(state=absent) the file is removed. Unset, nothing is published.
       - Nothing is written in check mode; a missing O(metrics.dir) is then reported as a change, not an error.
     type: dict
     suboptions:

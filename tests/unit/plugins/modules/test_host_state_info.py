@@ -170,18 +170,28 @@ def test_too_long_a_file_says_so_instead_of_its_content(tree, monkeypatch):
         # "cap_setgid,cap_setuid=ep" and "cap_net_raw=p"), read back with os.getxattr.
         (
             "01000002c0000000000000000000000000000000",
-            {"permitted": ["cap_setgid", "cap_setuid"], "inheritable": [], "effective": True},
+            {"permitted": ["cap_setgid", "cap_setuid"], "inheritable": [], "effective": True, "rootid": None},
         ),
         (
             "0000000200200000000000000000000000000000",
-            {"permitted": ["cap_net_raw"], "inheritable": [], "effective": False},
+            {"permitted": ["cap_net_raw"], "inheritable": [], "effective": False, "rootid": None},
         ),
-        # Revision 1 (32 bits only) and revision 3 (a namespaced file: the root uid follows).
+        # Too short; revision 1 (32 bits only); an unknown revision.
         ("0100000180000000", None),
-        ("010000018000000000000000", {"permitted": ["cap_setuid"], "inheritable": [], "effective": True}),
+        (
+            "010000018000000000000000",
+            {"permitted": ["cap_setuid"], "inheritable": [], "effective": True, "rootid": None},
+        ),
+        ("01000009c00000000000000000000000", None),
+        # Revision 3, set inside a user namespace whose root is uid 1000 (getcap: "... [rootid=1000]").
         (
             "01000003c0000000000000000001000000000000e8030000",
-            {"permitted": ["cap_setgid", "cap_setuid", "cap_checkpoint_restore"], "inheritable": [], "effective": True},
+            {
+                "permitted": ["cap_setgid", "cap_setuid", "cap_checkpoint_restore"],
+                "inheritable": [],
+                "effective": True,
+                "rootid": 1000,
+            },
         ),
     ],
 )
@@ -272,10 +282,28 @@ def test_no_systemctl_reads_every_unit_as_null(monkeypatch):
     assert probe([], services=["a.service"])["services"] == {"a.service": None}
 
 
+def test_systemctl_without_systemd_reads_every_unit_as_null_and_says_why(monkeypatch):
+    monkeypatch.setattr(host_state_info.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: "/usr/bin/" + name)
+    # What systemctl prints where systemd is not PID 1 (recorded on a Debian 12 host in a container without it).
+    err = (
+        "System has not been booted with systemd as init system (PID 1). Can't operate.\n"
+        "Failed to connect to bus: Host is down\n"
+    )
+    argv = ["/usr/bin/systemctl", "show", "--property=LoadState,ActiveState,UnitFileState", "--", "a.service"]
+    result = run_module(
+        host_state_info.main,
+        {"paths": [], "services": ["a.service"]},
+        commands=[{"command": argv, "rc": 1, "err": err}],
+    )
+    assert result["services"] == {"a.service": None} and not result.get("failed")
+    assert any("not been booted with systemd" in w for w in result["_warnings"])
+
+
 def test_setuid_files_of_a_package_from_its_dpkg_file_list(tmp_path):
     info = tmp_path / "info"
     info.mkdir()
     helper, plain, setgid = tmp_path / "starter-suid", tmp_path / "starter", tmp_path / "wall"
+    # Only setuid counts (a setgid file, such as bsdutils' wall, is not a way to root).
     for path, mode in ((helper, 0o4755), (plain, 0o755), (setgid, 0o2755)):
         path.write_text("")
         os.chmod(path, mode)
@@ -284,7 +312,7 @@ def test_setuid_files_of_a_package_from_its_dpkg_file_list(tmp_path):
     (info / "bsdutils:amd64.list").write_text(f"{setgid}\n")
     (info / "apptainer.md5sums").write_text(f"0 {plain}\n")
     assert host_state_info.dpkg_setuid_files("apptainer", str(info)) == [str(helper)]
-    assert host_state_info.dpkg_setuid_files("bsdutils", str(info)) == [str(setgid)]
+    assert host_state_info.dpkg_setuid_files("bsdutils", str(info)) == []
     assert host_state_info.dpkg_setuid_files("not-installed", str(info)) == []
     assert host_state_info.dpkg_setuid_files("apptainer", str(tmp_path / "no-dpkg")) == []
 
