@@ -101,7 +101,8 @@ options:
 notes:
   - Reads C(/var/lib/dpkg/status) for O(packages); on hosts without dpkg every package counts as missing.
   - A missing O(services) unit reads as C(load=not-found); on a host without systemctl, or where systemd does not
-    run, every unit reads as null (with a warning in the second case).
+    run (systemctl says it was not booted with systemd or cannot reach its bus), every unit reads as null, with a
+    warning in the second case. Any other failure of C(systemctl show) fails the module.
 seealso:
   - module: hpcenv.gpu_cluster.managed_paths
   - module: ansible.builtin.stat
@@ -196,7 +197,7 @@ groups:
   type: dict
   sample: {docker: {gid: 998, members: [admin1]}}
 services:
-  description: Each unit asked for, as systemd reports it (null without systemctl).
+  description: Each unit asked for, as systemd reports it (null without systemctl, or where systemd does not run).
   returned: always
   type: dict
   sample: {jupyterhub.service: {load: loaded, active: active, enabled: enabled}}
@@ -216,6 +217,8 @@ DPKG_STATUS = "/var/lib/dpkg/status"
 DPKG_INFO = "/var/lib/dpkg/info"
 TYPES = ((stat.S_ISLNK, "link"), (stat.S_ISDIR, "directory"), (stat.S_ISREG, "file"))
 CONTENT_LIMIT = 1 << 20
+# What systemctl says where systemd is not PID 1 (systemd 252 to 257).
+NO_SYSTEMD = ("has not been booted with systemd", "Failed to connect to bus")
 # Linux capability numbers (linux/capability.h), as getcap names them.
 CAPABILITIES = [
     "chown",
@@ -261,7 +264,9 @@ CAPABILITIES = [
     "checkpoint_restore",
 ]
 VFS_CAP_REVISION_MASK = 0xFF000000
-VFS_CAP_REVISION_1, VFS_CAP_REVISION_2, VFS_CAP_REVISION_3 = 0x01000000, 0x02000000, 0x03000000
+VFS_CAP_REVISION_1 = 0x01000000
+VFS_CAP_REVISION_2 = 0x02000000
+VFS_CAP_REVISION_3 = 0x03000000
 VFS_CAP_FLAGS_EFFECTIVE = 0x000001
 
 
@@ -439,9 +444,11 @@ def unit_states(module: AnsibleModule, units: list[str]) -> dict[str, dict | Non
     if systemctl:
         argv = [systemctl, "show", "--property=LoadState,ActiveState,UnitFileState", "--", *units]
         rc, out, err = module.run_command(argv, environ_update={"LC_ALL": "C"})
-        if rc != 0:  # systemd does not run here (a chroot, a container without it): no unit has a state
-            module.warn(f"systemctl cannot read units on this host, so none has a state: {err.strip()}")
+        if rc != 0 and any(sign in err for sign in NO_SYSTEMD):  # a chroot, a container without systemd
+            module.warn(f"systemd does not run on this host, so no unit has a state: {err.strip()}")
             return found
+        if rc != 0:
+            module.fail_json(msg=f"systemctl show {' '.join(units)} failed (rc {rc}): {err.strip()}")
         found.update(parse_systemctl_show(out, units))
     return found
 
