@@ -429,7 +429,7 @@ def apt_candidates(module: AnsibleModule, names: list[str], installed: dict[str,
 
 def parse_systemctl_show(text: str, units: list[str]) -> dict[str, dict]:
     """`systemctl show -p LoadState,ActiveState,UnitFileState UNIT...`: one block per unit, in the order asked."""
-    blocks = [block for block in text.strip("\n").split("\n\n")] if text.strip() else []
+    blocks = text.strip("\n").split("\n\n") if text.strip() else []
     keys = {"LoadState": "load", "ActiveState": "active", "UnitFileState": "enabled"}
     found = {}
     for unit, block in zip(units, blocks):
