@@ -536,12 +536,13 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    for want in module.params["paths"]:
+    params = module.params
+    for want in params["paths"]:
         if not os.path.isabs(want["path"]):
             module.fail_json(msg=f"{want['path']}: give an absolute path")
     paths: dict[str, dict] = {}
     globs: dict[str, list[str]] = {}
-    for pattern in module.params["paths"]:
+    for pattern in params["paths"]:
         if not pattern["glob"]:
             wants = [pattern]
         else:
@@ -549,7 +550,6 @@ def main() -> None:
             wants = [{**pattern, "path": match} for match in globs[pattern["path"]]]
         for want in wants:
             read_one(module, want, paths)
-    params = module.params
     packages = dpkg_installed(list(dict.fromkeys(params["packages"] + params["candidates"])))
     missing = [name for name in params["packages"] if packages[name] is None]
     module.exit_json(
