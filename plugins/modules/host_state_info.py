@@ -15,8 +15,9 @@ description:
     those missing, whether apt can install them), accounts and groups (through NSS, as C(getent) does) and
     systemd units' states, in one call. A role reads what it decides from once (is the pinned version installed,
     which old versions are there, is a package missing, is the service running) instead of one task each.
-  - It compares nothing with a wanted state. What a role manages it declares once and ensures with
-    M(hpcenv.gpu_cluster.managed_paths), which reads and fixes with the same code.
+  - It compares nothing with a wanted state itself. What a role manages it declares once and ensures with
+    M(hpcenv.gpu_cluster.managed_paths); O(managed_paths) asks that module's own code, in check mode, which of
+    those paths it would change, so a role can skip the call on a node where none differs.
 author:
   - hpcenv.gpu_cluster contributors (@hpcenv)
 extends_documentation_fragment:
@@ -97,6 +98,17 @@ options:
     description: systemd unit names whose load, active and enablement state to read (one C(systemctl show) for all).
     type: list
     elements: str
+    default: []
+  managed_paths:
+    description:
+      - Paths as O(hpcenv.gpu_cluster.managed_paths#module:paths) takes them (the same entries, with the same
+        defaults); returned in RV(pending_paths) are those M(hpcenv.gpu_cluster.managed_paths) would change. The
+        answer comes from that module's own code, run in check mode, so reading and fixing cannot disagree.
+      - An entry that could not be made so (a directory where a file is wanted, an unknown owner, a file to keep
+        that is missing) is returned too, and the read goes on; the M(hpcenv.gpu_cluster.managed_paths) call that
+        follows fails on it, naming the path and the reason.
+    type: list
+    elements: dict
     default: []
 notes:
   - Reads C(/var/lib/dpkg/status) for O(packages); on hosts without dpkg every package counts as missing.
@@ -196,6 +208,12 @@ groups:
   returned: always
   type: dict
   sample: {docker: {gid: 998, members: [admin1]}}
+pending_paths:
+  description: The paths of O(managed_paths) that M(hpcenv.gpu_cluster.managed_paths) would change, in the order given.
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/conda/condarc.d]
 services:
   description: Each unit asked for, as systemd reports it (null without systemctl, or where systemd does not run).
   returned: always
@@ -212,6 +230,9 @@ import stat
 import struct
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils._managed_paths import ENTRY_SPEC, pending
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 DPKG_INFO = "/var/lib/dpkg/info"
@@ -511,6 +532,18 @@ def read_one(module: AnsibleModule, want: dict, paths: dict[str, dict]) -> None:
     paths[want["path"]] = found
 
 
+def managed_pending(module: AnsibleModule, entries: list[dict]) -> list[str]:
+    """Which ENTRIES managed_paths would change: its own code in check mode, its defaults and its messages."""
+    validator = ArgumentSpecValidator(ENTRY_SPEC)
+    wants = []
+    for entry in entries:
+        checked = validator.validate(entry)
+        if checked.error_messages:
+            module.fail_json(msg=f"managed_paths entry {entry.get('path')!r}: {'; '.join(checked.error_messages)}")
+        wants.append(checked.validated_parameters)
+    return pending(module, wants)
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -533,6 +566,7 @@ def main() -> None:
             "users": {"type": "list", "elements": "str", "default": []},
             "groups": {"type": "list", "elements": "str", "default": []},
             "services": {"type": "list", "elements": "str", "default": []},
+            "managed_paths": {"type": "list", "elements": "dict", "default": []},
         },
         supports_check_mode=True,
     )
@@ -550,6 +584,7 @@ def main() -> None:
             wants = [{**pattern, "path": match} for match in globs[pattern["path"]]]
         for want in wants:
             read_one(module, want, paths)
+    pending_paths = managed_pending(module, params["managed_paths"])
     packages = dpkg_installed(list(dict.fromkeys(params["packages"] + params["candidates"])))
     missing = [name for name in params["packages"] if packages[name] is None]
     module.exit_json(
@@ -563,6 +598,7 @@ def main() -> None:
         users=lookup_users(params["users"]),
         groups=lookup_groups(params["groups"]),
         services=unit_states(module, params["services"]),
+        pending_paths=pending_paths,
     )
 
 

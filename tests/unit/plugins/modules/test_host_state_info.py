@@ -335,3 +335,44 @@ def test_a_pattern_reads_every_match_and_lists_them(tree):
         str(tree / "current" / "kernel.json"),
         str(tree / "current" / "lib"),
     ]
+
+
+def test_managed_paths_pending_is_what_managed_paths_changes_and_nothing_is_touched(tmp_path):
+    from . import test_managed_paths as mp
+
+    wanted = mp.wanted(tmp_path)
+    (tmp_path / "old.conf").write_text("stale\n")
+    before = probe([], managed_paths=wanted)["pending_paths"]
+    assert (tmp_path / "old.conf").exists() and not (tmp_path / "etc").exists()  # a read: nothing made or removed
+    assert before == mp.ensure(wanted)["changed_paths"] == [entry["path"] for entry in wanted]
+    assert probe([], managed_paths=wanted)["pending_paths"] == []
+    os.chmod(tmp_path / "etc" / "app.conf", 0o600)
+    (tmp_path / "etc" / "secret").write_text("another secret\n")  # force: false, content is not compared
+    (tmp_path / "current").unlink()
+    (tmp_path / "current").symlink_to("elsewhere")
+    damaged = probe([], managed_paths=wanted)["pending_paths"]
+    assert damaged == [f"{tmp_path}/etc/app.conf", f"{tmp_path}/current"]
+    assert stat_mode(tmp_path / "etc" / "app.conf") == 0o600 and os.readlink(tmp_path / "current") == "elsewhere"
+    assert mp.ensure(wanted)["changed_paths"] == damaged
+
+
+def test_managed_paths_that_cannot_be_made_are_pending_and_managed_paths_says_why(tmp_path):
+    from . import test_managed_paths as mp
+
+    (tmp_path / "conf").mkdir()
+    wanted = [
+        {"path": f"{tmp_path}/conf", "content": "x\n"},
+        {"path": f"{tmp_path}/key", "mode": "0600"},
+        {"path": f"{tmp_path}/dir", "state": "directory", "owner": "no-such-user-here"},
+        {"path": f"{tmp_path}/ok", "state": "absent"},
+    ]
+    assert probe([], managed_paths=wanted)["pending_paths"] == [entry["path"] for entry in wanted[:3]]
+    assert mp.ensure(wanted)["msg"] == f"{tmp_path}/dir: there is no user 'no-such-user-here' on this host"
+    fixed = mp.ensure(wanted[:1])
+    assert fixed["failed"] and f"{tmp_path}/conf: a directory is there, not a file; move it away" in fixed["msg"]
+    wrong = probe([], managed_paths=[{"path": f"{tmp_path}/x", "state": "fifo"}])
+    assert wrong["failed"] and f"managed_paths entry '{tmp_path}/x'" in wrong["msg"] and "state" in wrong["msg"]
+
+
+def stat_mode(path):
+    return os.stat(path).st_mode & 0o7777

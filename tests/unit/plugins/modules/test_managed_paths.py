@@ -12,6 +12,7 @@ import subprocess
 
 import pytest
 
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _managed_paths
 from ansible_collections.hpcenv.gpu_cluster.plugins.modules import managed_paths
 
 from .runner import run_module
@@ -208,7 +209,7 @@ def test_validate_refuses_bad_content_and_keeps_the_file(tmp_path):
 
 
 def test_the_manifest_records_what_is_managed_never_a_secret(tmp_path, monkeypatch):
-    monkeypatch.setattr(managed_paths, "MANIFEST_DIR", str(tmp_path / "manifests"))
+    monkeypatch.setattr(_managed_paths, "MANIFEST_DIR", str(tmp_path / "manifests"))
     root = tmp_path / "root"
     root.mkdir()
     assert ensure(wanted(root), check_mode=True) and not (tmp_path / "manifests").exists()
