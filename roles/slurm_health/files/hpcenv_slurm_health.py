@@ -8,12 +8,14 @@ shared_envs role publishes for node_exporter) and:
 
 - drains the node when an env is out of sync with its lock, with a reason that starts with the
   prefix and names the envs ("hpcenv: shared env shared_ml out of sync with its lock ...");
-- resumes the node once every env is in sync again, but only when the drain reason is its own:
-  a node drained by an admin or by another check stays drained.
+- undrains the node once every env is in sync again, but only when the drain reason is its
+  own (scontrol's UNDRAIN: a node that is also down stays down). A node with any other reason
+  (drained, down or failed by an admin or another check) is left as it is, drifted or not.
 
 It changes nothing else and never fails the node for its own trouble (no metrics yet, scontrol
-unreachable): it says so in the journal and exits 1, which slurmd logs.
-Settings: a JSON file (--config, written by the slurm_health role) with metrics_dir and prefix.
+unreachable): it says so in the journal and exits 1, which slurmd only logs.
+Settings: a JSON file (--config, written by the slurm_health role): metrics_dir, prefix,
+slurm_bin_dir (slurmd runs it without a PATH) and ignore_envs (envs never drained for).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import json
 import os
 import re
 import socket
+import stat
 import subprocess
 import sys
 
@@ -33,7 +36,10 @@ except ImportError:  # not on Linux: stderr only
     syslog = None
 
 CONFIG = "/etc/hpcenv-gpu-cluster/slurm-health.json"
-DEFAULTS = {"metrics_dir": "/var/lib/prometheus/node-exporter", "prefix": "hpcenv:"}
+DEFAULTS = {"metrics_dir": "/var/lib/prometheus/node-exporter", "prefix": "hpcenv:", "slurm_bin_dir": "/usr/bin",
+            "ignore_envs": []}  # fmt: skip
+MAX_BYTES = 65536  # a metrics file of one env is a few hundred bytes
+TIMEOUT = 25  # seconds per Slurm command: slurmd stops the whole check after 60
 _SAMPLE = re.compile(r"^(hpcenv_shared_env_[a-z_]+)\{(.*)\}\s+(\S+)\s*$")
 _LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
 _COUNTS = {
@@ -51,12 +57,10 @@ def read_envs(metrics_dir: str) -> dict[str, dict]:
     """Each env's last drift check on this node: {env: {in_sync, missing, extra, changed}}."""
     envs: dict[str, dict] = {}
     for path in sorted(glob.glob(os.path.join(metrics_dir, "hpcenv_shared_env_*.prom"))):
-        try:
-            with open(path, encoding="utf-8") as fh:
-                lines = fh.read().splitlines()
-        except OSError:
-            continue  # replaced or removed while we read: the next check reads it
-        for line in lines:
+        text = _read_root_file(path)
+        if text is None:
+            continue  # not a file root wrote, or replaced while we read: the next check reads it
+        for line in text.splitlines():
             match = _SAMPLE.match(line)
             if not match:
                 continue
@@ -67,13 +71,31 @@ def read_envs(metrics_dir: str) -> dict[str, dict]:
             state = envs.setdefault(env, {"in_sync": None, "missing": 0, "extra": 0, "changed": 0})
             try:
                 number = float(value)
-            except ValueError:
+                count = int(number) if family in _COUNTS else 0
+            except (ValueError, OverflowError):  # NaN, Inf: not a value to judge by
                 continue
             if family == "hpcenv_shared_env_in_sync":
                 state["in_sync"] = number == 1
             elif family in _COUNTS:
-                state[_COUNTS[family]] = int(number)
+                state[_COUNTS[family]] = count
     return {env: state for env, state in envs.items() if state["in_sync"] is not None}
+
+
+def _read_root_file(path: str) -> str | None:
+    """PATH's text when it is a regular file of root's (or the caller's), never a link, a FIFO or a user's file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid not in (0, os.geteuid()):
+            return None
+        return os.read(fd, MAX_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def drift_reason(envs: dict[str, dict], prefix: str) -> str | None:
@@ -89,22 +111,19 @@ def drift_reason(envs: dict[str, dict], prefix: str) -> str | None:
     return f"{prefix} shared {noun} {', '.join(parts)} out of sync with the lock; drift.yml -e correct=true repairs"
 
 
-def decide(envs: dict[str, dict], state: str, reason: str, prefix: str) -> tuple[str, str | None]:
-    """What to do: ("drain", reason), ("resume", None) or ("none", None).
+def decide(envs: dict[str, dict], reason: str, prefix: str) -> tuple[str, str | None]:
+    """What to do: ("drain", reason), ("undrain", None) or ("none", None).
 
-    state: sinfo's extended node state (idle, mixed, drained, draining...); reason: its drain
-    reason ("none" when it has none).
+    reason: the node's reason in Slurm ("none" when it has none). Only a reason this program
+    writes counts as its own: any other (an admin's drain, a down or failed node) is left alone.
     """
     wanted = drift_reason(envs, prefix)
-    drained = state.rstrip("*~#!%$@^-").startswith(("drain", "drng"))
-    ours = reason.startswith(prefix)
+    ours = reason.startswith(f"{prefix} shared env")
+    if not ours and reason not in ("", "none"):
+        return "none", None
     if wanted is not None:
-        if reason == wanted or (drained and not ours):
-            return "none", None  # said already, or drained by someone else: their reason stays
-        return "drain", wanted  # not drained yet, or drained by us for other envs: say which now
-    if drained and ours:
-        return "resume", None
-    return "none", None
+        return ("none", None) if reason == wanted else ("drain", wanted)
+    return ("undrain", None) if ours else ("none", None)
 
 
 def node_name() -> str:
@@ -112,20 +131,19 @@ def node_name() -> str:
     return os.environ.get("SLURMD_NODENAME") or socket.gethostname().split(".", 1)[0]
 
 
-def node_state(node: str) -> tuple[str, str]:
-    """sinfo's extended state and drain reason of NODE (one line whatever its partitions)."""
+def node_reason(bin_dir: str, node: str) -> str:
+    """NODE's reason in Slurm (sinfo's, one line whatever its partitions; "none" when it has none)."""
     out = subprocess.run(
-        ["sinfo", "--noheader", "--Node", "--nodes", node, "--format", "%T|%E"],
+        [os.path.join(bin_dir, "sinfo"), "--noheader", "--Node", "--nodes", node, "--format", "%T|%E"],
         capture_output=True,
         text=True,
         check=True,
-        timeout=60,
+        timeout=TIMEOUT,
     ).stdout
     line = next((row for row in out.splitlines() if row.strip()), "")
     if "|" not in line:
         raise RuntimeError(f"sinfo knows no node {node!r}: set NodeName to the host's short name or SLURMD_NODENAME")
-    state, reason = line.split("|", 1)
-    return state.strip(), reason.strip()
+    return line.split("|", 1)[1].strip()
 
 
 def log(message: str) -> None:
@@ -149,32 +167,34 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         log(f"cannot read {args.config}: {exc}; nothing done")
         return 1
-    envs = read_envs(settings["metrics_dir"])
+    ignored = set(settings["ignore_envs"])
+    envs = {env: state for env, state in read_envs(settings["metrics_dir"]).items() if env not in ignored}
     if not envs:
         # No drift check has run here yet (or the directory is wrong): nothing to judge by.
         return 0
     node = node_name()
     try:
-        state, reason = node_state(node)
+        reason = node_reason(settings["slurm_bin_dir"], node)
     except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
         log(f"cannot read {node}'s state from Slurm: {exc}; nothing done")
         return 1
-    action, new_reason = decide(envs, state, reason, settings["prefix"])
+    action, new_reason = decide(envs, reason, settings["prefix"])
     if action == "none":
         return 0
-    command = ["scontrol", "update", f"NodeName={node}", "State=DRAIN" if action == "drain" else "State=RESUME"]
+    scontrol = os.path.join(settings["slurm_bin_dir"], "scontrol")
+    command = [scontrol, "update", f"NodeName={node}", "State=DRAIN" if action == "drain" else "State=UNDRAIN"]
     if new_reason:
         command.append(f"Reason={new_reason}")
     if args.dry_run:
         print(" ".join(command))
         return 0
     try:
-        subprocess.run(command, capture_output=True, text=True, check=True, timeout=60)
+        subprocess.run(command, capture_output=True, text=True, check=True, timeout=TIMEOUT)
     except (OSError, subprocess.SubprocessError) as exc:
         detail = getattr(exc, "stderr", "") or exc
-        log(f"{' '.join(command[:4])} failed: {detail}")
+        log(f"scontrol update NodeName={node} failed: {detail}")
         return 1
-    log(f"{node}: {'drained: ' + new_reason if action == 'drain' else 'resumed: every shared env is in sync again'}")
+    log(f"{node}: {'drained: ' + new_reason if action == 'drain' else 'undrained: every shared env is in sync again'}")
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -48,25 +49,37 @@ REASON = (
     "hpcenv: shared env shared_ml (0 missing, 1 extra, 2 changed) out of sync with the lock; "
     "drift.yml -e correct=true repairs"
 )
+IN_SYNC = {"shared_ml": {"in_sync": True}}
 
 
 @pytest.mark.parametrize(
-    ("envs", "state", "reason", "wanted"),
+    ("envs", "reason", "wanted"),
     [
-        (DRIFTED, "idle", "none", ("drain", REASON)),
-        (DRIFTED, "mixed", "none", ("drain", REASON)),
-        (DRIFTED, "drained", REASON, ("none", None)),  # said already
-        (DRIFTED, "draining", "hpcenv: shared env other (...)", ("drain", REASON)),  # ours, other envs now
-        (DRIFTED, "drained", "maintenance: fan", ("none", None)),  # an admin's drain keeps its reason
-        (DRIFTED, "down*", REASON, ("none", None)),
-        ({"shared_ml": {"in_sync": True}}, "drained", REASON, ("resume", None)),
-        ({"shared_ml": {"in_sync": True}}, "draining", REASON, ("resume", None)),
-        ({"shared_ml": {"in_sync": True}}, "drained", "maintenance: fan", ("none", None)),  # never resumed by us
-        ({"shared_ml": {"in_sync": True}}, "idle", "none", ("none", None)),
+        (DRIFTED, "none", ("drain", REASON)),
+        (DRIFTED, REASON, ("none", None)),  # said already
+        (DRIFTED, "hpcenv: shared env other (...)", ("drain", REASON)),  # ours, other envs now
+        (DRIFTED, "maintenance: fan", ("none", None)),  # an admin's drain keeps its reason
+        (DRIFTED, "Not responding", ("none", None)),  # a down node is Slurm's business
+        (DRIFTED, "hpcenv: reboot for the new driver", ("none", None)),  # an admin's, with our prefix
+        (IN_SYNC, REASON, ("undrain", None)),
+        (IN_SYNC, "maintenance: fan", ("none", None)),  # never undrained by us
+        (IN_SYNC, "bad gpu", ("none", None)),
+        (IN_SYNC, "none", ("none", None)),
     ],
 )
-def test_decide(envs, state, reason, wanted):
-    assert health.decide(envs, state, reason, PREFIX) == wanted
+def test_decide(envs, reason, wanted):
+    assert health.decide(envs, reason, PREFIX) == wanted
+
+
+def test_values_that_are_no_numbers_are_skipped_and_links_are_not_followed(tmp_path):
+    (tmp_path / "hpcenv_shared_env_a.prom").write_text(
+        'hpcenv_shared_env_in_sync{env="a",variant="cpu"} 0\nhpcenv_shared_env_missing_packages{env="a"} NaN\n'
+        'hpcenv_shared_env_extra_packages{env="a"} +Inf\n'
+    )
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text('hpcenv_shared_env_in_sync{env="b",variant="cpu"} 0\n')
+    (tmp_path / "hpcenv_shared_env_b.prom").symlink_to(elsewhere)
+    assert health.read_envs(str(tmp_path)) == {"a": {"in_sync": False, "missing": 0, "extra": 0, "changed": 0}}
 
 
 def test_two_envs_are_named_in_one_reason():
@@ -85,14 +98,15 @@ class Slurm:
         self.calls.append(argv)
         if self.fail:
             raise subprocess.CalledProcessError(1, argv, stderr="Unable to contact slurm controller")
-        out = f"{self.state}|{self.reason}\n" if argv[0] == "sinfo" else ""
+        out = f"{self.state}|{self.reason}\n" if argv[0].endswith("/sinfo") else ""
         return subprocess.CompletedProcess(argv, 0, stdout=out, stderr="")
 
 
 @pytest.fixture
 def node(tmp_path, monkeypatch):
     config = tmp_path / "slurm-health.json"
-    config.write_text(json.dumps({"metrics_dir": str(tmp_path / "metrics"), "prefix": PREFIX}))
+    settings = {"metrics_dir": str(tmp_path / "metrics"), "prefix": PREFIX, "slurm_bin_dir": "/opt/slurm/bin"}
+    config.write_text(json.dumps(settings))
     (tmp_path / "metrics").mkdir()
     monkeypatch.setenv("SLURMD_NODENAME", "gpu07")
     monkeypatch.setattr(health, "syslog", None)  # the journal of the test host is not the node's
@@ -105,17 +119,18 @@ def test_drains_a_drifted_node_and_names_the_env(node, monkeypatch):
     slurm = Slurm("idle", "none")
     monkeypatch.setattr(health.subprocess, "run", slurm)
     assert health.main(args) == 0
-    assert slurm.calls[0][:2] == ["sinfo", "--noheader"] and "gpu07" in slurm.calls[0]
-    assert slurm.calls[1][:4] == ["scontrol", "update", "NodeName=gpu07", "State=DRAIN"]
+    assert slurm.calls[0][:2] == ["/opt/slurm/bin/sinfo", "--noheader"] and "gpu07" in slurm.calls[0]
+    assert slurm.calls[1][:4] == ["/opt/slurm/bin/scontrol", "update", "NodeName=gpu07", "State=DRAIN"]
     assert slurm.calls[1][4].startswith("Reason=hpcenv: shared env shared_ml (0 missing, 0 extra, 1 changed)")
 
 
-def test_resumes_only_its_own_drain(node, monkeypatch):
+def test_undrains_only_its_own_drain(node, monkeypatch):
     tmp_path, args = node
     publish(tmp_path / "metrics", "shared_ml", True)
     ours = Slurm("drained", REASON)
     monkeypatch.setattr(health.subprocess, "run", ours)
-    assert health.main(args) == 0 and ours.calls[1] == ["scontrol", "update", "NodeName=gpu07", "State=RESUME"]
+    assert health.main(args) == 0
+    assert ours.calls[1] == ["/opt/slurm/bin/scontrol", "update", "NodeName=gpu07", "State=UNDRAIN"]
     admins = Slurm("drained", "maintenance: fan")
     monkeypatch.setattr(health.subprocess, "run", admins)
     assert health.main(args) == 0 and len(admins.calls) == 1  # sinfo only
@@ -128,7 +143,18 @@ def test_dry_run_and_no_metrics_change_nothing(node, monkeypatch, capsys):
     assert health.main(args) == 0 and slurm.calls == []  # no drift check yet: nothing to judge by
     publish(tmp_path / "metrics", "shared_ml", False)
     assert health.main([*args, "--dry-run"]) == 0 and len(slurm.calls) == 1
-    assert capsys.readouterr().out.startswith("scontrol update NodeName=gpu07 State=DRAIN Reason=hpcenv: shared env")
+    out = capsys.readouterr().out
+    assert out.startswith("/opt/slurm/bin/scontrol update NodeName=gpu07 State=DRAIN Reason=hpcenv: shared env")
+
+
+def test_envs_to_ignore_are_never_drained_for(node, monkeypatch):
+    tmp_path, args = node
+    config = Path(args[1])
+    config.write_text(json.dumps({**json.loads(config.read_text()), "ignore_envs": ["shared_ml"]}))
+    publish(tmp_path / "metrics", "shared_ml", False)  # rolled back on purpose, say
+    slurm = Slurm("idle", "none")
+    monkeypatch.setattr(health.subprocess, "run", slurm)
+    assert health.main(args) == 0 and slurm.calls == []
 
 
 def test_an_unreachable_controller_is_logged_not_a_traceback(node, monkeypatch, capsys):
