@@ -13,6 +13,14 @@
         server from the hub's control panel, then submit the form with ENV:v999 put in its menu
         by hand and read the hub's answer; start on this node again from the form and stop (the
         hub remembers the last choice for starts without a form: the next story's are on the node)
+    python browser_check.py slurm URL HUB_NAME=IP CERT USER PASSWORD SHOTS_DIR CHOICE REFUSED
+        (a hub with jupyter_spawner slurm) log in, read the profiles the form offers, submit it with
+        REFUSED (a profile of groups the user is not in, enabled in the page by hand) and read the
+        hub's answer, then start CHOICE: wait for JupyterLab (the Slurm job runs), open a notebook on
+        the first kernel and write what it sees (its prefix, uid, host, Slurm job, partition, GPUs)
+        to SLURM_FILE in the home; the server is left running
+    python browser_check.py stop URL HUB_NAME=IP CERT USER PASSWORD SHOTS_DIR
+        log in and stop the server from the hub's control panel
 
 A hub with a spawn form (jupyter_image_sessions) shows it after the login: every mode reads its
 options and submits CHOICE (an optional last argument; default "", this node).
@@ -53,6 +61,14 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 NOTEBOOK_CARDS = '.jp-LauncherCard[data-category="Notebook"]'
 TERMINAL_FILE = "hpcenv-browser-terminal.txt"
 IMAGE_FILE = "hpcenv-image-session.json"
+SLURM_FILE = "hpcenv-slurm-session.json"
+# What the notebook of a server started through Slurm writes, one line.
+SLURM_CELL = (
+    "import json, os, socket, sys; json.dump({'prefix': sys.prefix, 'uid': os.getuid(), 'host': socket.gethostname(),"
+    " 'job': os.environ.get('SLURM_JOB_ID'), 'partition': os.environ.get('SLURM_JOB_PARTITION'),"
+    " 'gpus': os.environ.get('CUDA_VISIBLE_DEVICES')},"
+    f" open(os.path.expanduser('~/{SLURM_FILE}'), 'w')); print('written')"
+)
 # What the notebook in an image writes, one line (the cell is typed as a user would type it).
 IMAGE_CELL = (
     "import glob, json, os, sys; json.dump({'prefix': sys.prefix, 'uid': os.getuid(),"
@@ -123,12 +139,26 @@ class Visit:
         self.shot("login-page")
         self.driver.find_element(By.CSS_SELECTOR, "#login_submit").click()
 
+    def profiles(self) -> list:
+        """The spawn form's options as it shows them, without submitting it."""
+        menu = Select(self.visible("#spawn_form").find_element(By.CSS_SELECTOR, "select"))
+        self.shot("spawn-form-profiles")
+        return [
+            {"value": o.get_attribute("value"), "text": o.text.strip(), "disabled": not o.is_enabled()}
+            for o in menu.options
+        ]
+
     def spawn_form(self, choice: str) -> None:
         """Read the spawn form's options, choose CHOICE and start the server."""
         form = self.visible("#spawn_form")
-        menu = Select(form.find_element(By.NAME, "environment"))
+        menu = Select(form.find_element(By.CSS_SELECTOR, "select"))
         self.seen["spawn_options"] = [
-            {"value": o.get_attribute("value"), "text": o.text.strip(), "selected": o.is_selected()}
+            {
+                "value": o.get_attribute("value"),
+                "text": o.text.strip(),
+                "selected": o.is_selected(),
+                "disabled": not o.is_enabled(),
+            }
             for o in menu.options
         ]
         menu.select_by_value(choice)
@@ -209,28 +239,32 @@ class Visit:
         self.shot("notebook")
         self.save_notebook(f"browser-check-{int(time.time())}")
 
-    def image_notebook(self) -> None:
-        """A notebook on the first kernel (the image's), writing what it sees to IMAGE_FILE."""
+    def first_kernel_notebook(self, cell: str, step: str) -> None:
+        """A notebook on the first kernel, running CELL (which writes what it sees to a file and prints "written")."""
         self.driver.find_elements(By.CSS_SELECTOR, NOTEBOOK_CARDS)[0].click()
         self.visible(f"{NOTEBOOK} .jp-Cell .cm-content")
         self.wait(120).until(self.kernel_idle)
         self.seen["notebook_kernel"] = self.driver.find_element(By.CSS_SELECTOR, f"{NOTEBOOK} .jp-KernelName").text
-        self.run_cell(IMAGE_CELL, "written")
-        self.shot("notebook-in-image")
+        self.run_cell(cell, "written")
+        self.shot(step)
 
-    def tampered_choice(self, base: str, value: str) -> None:
-        """Submit the spawn form with VALUE put in its menu by hand (as a user editing the page
-        could); record the text of the page the hub answers with."""
+    def tampered_choice(self, base: str, value: str, answer: str = "offers") -> None:
+        """Submit the spawn form with VALUE chosen in its menu by hand (added, or enabled where the
+        form greys it out, as a user editing the page could); record the text of the page the hub
+        answers with (it says ANSWER)."""
         self.driver.get(f"{base}hub/spawn")
         form = self.visible("#spawn_form")
         self.driver.execute_script(
-            "const menu = arguments[0]; menu.add(new Option(arguments[1], arguments[1])); menu.value = arguments[1];",
-            form.find_element(By.NAME, "environment"),
+            "const menu = arguments[0];"
+            " let option = Array.from(menu.options).find(o => o.value === arguments[1]);"
+            " if (!option) { option = new Option(arguments[1], arguments[1]); menu.add(option); }"
+            " option.disabled = false; menu.value = arguments[1];",
+            form.find_element(By.CSS_SELECTOR, "select"),
             value,
         )
         form.find_element(By.CSS_SELECTOR, "[type=submit]").click()
         self.wait(60).until(ec.staleness_of(form))
-        self.wait(60).until(lambda d: "offers" in d.find_element(By.TAG_NAME, "body").text)
+        self.wait(60).until(lambda d: answer in d.find_element(By.TAG_NAME, "body").text)
         self.seen["tampered_page"] = self.driver.find_element(By.TAG_NAME, "body").text
         self.shot("tampered-choice")
 
@@ -298,6 +332,7 @@ class Visit:
 def main() -> None:
     mode, base, resolve, cert_file, user, password, shots_dir = sys.argv[1:8]
     choice = sys.argv[8] if len(sys.argv) > 8 else ""
+    refused = sys.argv[9] if len(sys.argv) > 9 else ""
     shots = Path(shots_dir)
     shots.mkdir(parents=True, exist_ok=True)
     step = "start the browser"
@@ -307,11 +342,27 @@ def main() -> None:
         try:
             step = "log in"
             visit.log_in(base, user, password)
-            step = "wait for JupyterLab's launcher"
-            visit.read_launcher(choice)
+            if mode == "slurm":
+                step = "read the profiles"
+                visit.visible("#spawn_form")
+                offered = visit.seen["spawn_options"] = visit.profiles()
+                step = "choose a profile of other groups"
+                visit.tampered_choice(base, refused, answer="is for members of")
+            if mode != "stop":
+                step = "wait for JupyterLab's launcher"
+                visit.read_launcher(choice)
+            if mode == "slurm":
+                visit.seen["spawn_options"] = offered
+                step = "run a notebook in the Slurm job"
+                visit.first_kernel_notebook(SLURM_CELL, "notebook-in-slurm-job")
+            if mode == "stop":
+                step = "wait for the running server's JupyterLab"
+                visit.visible(".jp-LabShell", seconds=120)
+                step = "stop the server from the control panel"
+                visit.stop_server(base)
             if mode == "image":
                 step = "run a notebook in the image"
-                visit.image_notebook()
+                visit.first_kernel_notebook(IMAGE_CELL, "notebook-in-image")
                 step = "stop the server from the control panel"
                 visit.stop_server(base)
                 step = "choose an image the form does not offer"
