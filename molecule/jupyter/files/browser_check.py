@@ -63,10 +63,16 @@ TERMINAL_FILE = "hpcenv-browser-terminal.txt"
 IMAGE_FILE = "hpcenv-image-session.json"
 SLURM_FILE = "hpcenv-slurm-session.json"
 # What the notebook of a server started through Slurm writes, one line.
+# It also asks the hub's endpoint the job reported its port to, with the server's own token, to set
+# more than a port (the hub answers 400 and sets nothing) and a port that is not a number.
 SLURM_CELL = (
-    "import json, os, socket, sys; json.dump({'prefix': sys.prefix, 'uid': os.getuid(), 'host': socket.gethostname(),"
+    "import json, os, socket, sys, urllib.request as u; o = u.OpenerDirector(); o.add_handler(u.HTTPHandler());"
+    " q = lambda b: o.open(u.Request(os.environ['JUPYTERHUB_API_URL'] + '/batchspawner', json.dumps(b).encode(),"
+    " {'Authorization': 'token ' + os.environ['JUPYTERHUB_API_TOKEN']})).status;"
+    " json.dump({'prefix': sys.prefix, 'uid': os.getuid(), 'host': socket.gethostname(),"
     " 'job': os.environ.get('SLURM_JOB_ID'), 'partition': os.environ.get('SLURM_JOB_PARTITION'),"
-    " 'gpus': os.environ.get('CUDA_VISIBLE_DEVICES')},"
+    " 'gpus': os.environ.get('CUDA_VISIBLE_DEVICES'), 'set_more': q({'port': 1, 'exec_prefix': ''}),"
+    " 'set_text': q({'port': 'x'})},"
     f" open(os.path.expanduser('~/{SLURM_FILE}'), 'w')); print('written')"
 )
 # What the notebook in an image writes, one line (the cell is typed as a user would type it).

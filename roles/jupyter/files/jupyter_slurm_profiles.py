@@ -8,6 +8,11 @@ as the user (batchspawner's SlurmSpawner, behind wrapspawner's ProfilesSpawner).
 limited to groups: the form shows it to others greyed out with the groups it is for, and a start
 that asks for it anyway (an edited form, the REST API) is refused with a message the user sees,
 never submitted.
+
+What a user sends never reaches the job but the profile's name: the job's requests come from the
+profile alone, at every start and after a hub restart (the saved state keeps the job, not its
+settings), and the hub's endpoint the job reports its port to takes a port and nothing else
+(batchspawner's own sets any attribute the job names on the hub's spawner).
 """
 
 from __future__ import annotations
@@ -15,21 +20,26 @@ from __future__ import annotations
 import grp
 import html
 import importlib
+import json
 import os
 import pwd
+import re
 
 FIELD = "profile"
 CHILD = "batchspawner.SlurmSpawner"
-# A profile's keys and the SlurmSpawner traits they set (the job's #SBATCH lines).
+# A profile's keys and the SlurmSpawner traits they set (#SBATCH lines of batchspawner's job script).
 REQUESTS = {
     "partition": "req_partition",
     "time": "req_runtime",
     "cpus": "req_nprocs",
     "memory": "req_memory",
     "gres": "req_gres",
-    "account": "req_account",
-    "qos": "req_qos",
 }
+# The hub's endpoint a job reports its port to (batchspawner's path, under /hub).
+PORT_API = r"/api/batchspawner"
+# Names the hub passes to a root shell (batchspawner runs its commands through one): POSIX
+# portable user names only.
+SAFE_USER = re.compile(r"^[a-z_][a-z0-9_.-]*[$]?$")
 
 
 def groups_of(user: str) -> set:
@@ -65,6 +75,8 @@ class SlurmProfiles:
     def refusal(self, key: str, user: str):
         """Why USER may not start profile KEY, or None when they may."""
         profile = self.find(key)
+        if not SAFE_USER.match(user):
+            return f"The user name {user!r} cannot be passed to Slurm: servers as Slurm jobs need a POSIX user name."
         if not key:
             return f"No profile of this hub is open to {user}: ask the cluster's admins which group gives access."
         if profile is None:
@@ -83,6 +95,8 @@ class SlurmProfiles:
     def options_form(self, user: str) -> str:
         """The spawn form for USER: every profile, those of other groups greyed out with who may use them."""
         first = self.default(user)
+        if not first:
+            return f"<p>{html.escape(self.refusal('', user))}</p>"
         rows = [
             f'<label for="hpcenv-{FIELD}">Your server runs as a Slurm job, as you. Choose its resources:</label>',
             f'<select class="form-control" name="{FIELD}" id="hpcenv-{FIELD}" required autofocus>',
@@ -116,11 +130,12 @@ class SlurmProfiles:
         ]
 
     def spawner_class(self):
-        """ProfilesSpawner with these profiles' form, and their group limits checked at every start."""
-        # The hub's own packages (absent in unit tests). batchspawner registers the hub's API its
-        # jobs report their port to.
-        importlib.import_module("batchspawner")
+        """ProfilesSpawner with these profiles' form, their group limits checked at every start, and
+        nothing of a job's settings taken from anywhere but the profile."""
+        # The hub's own packages (absent in unit tests).
+        slurm_spawner = importlib.import_module("batchspawner").SlurmSpawner
         profiles_spawner = importlib.import_module("wrapspawner").ProfilesSpawner
+        _port_endpoint_only()
         profiles = self
 
         class SlurmProfilesSpawner(profiles_spawner):
@@ -132,16 +147,69 @@ class SlurmProfiles:
             def options_from_form(self, formdata):
                 return profiles.options_from_form(formdata, self.user.name)
 
+            def select_profile(self, profile):
+                # The profile's own settings, copied; a profile renamed or removed while its job ran
+                # still gets a SlurmSpawner, which finds the job and can stop it.
+                found = next((p for p in self.profiles if p[1] == profile), None)
+                self.child_class = found[2] if found else slurm_spawner
+                self.child_config = dict(found[3]) if found else {}
+
+            def get_state(self):
+                state = super().get_state()
+                state.pop("child_conf", None)
+                return state
+
+            def load_state(self, state):
+                super().load_state({key: value for key, value in state.items() if key != "child_conf"})
+
             async def start(self):
                 key = (self.user_options or {}).get(FIELD) or profiles.default(self.user.name)
                 reason = profiles.refusal(key, self.user.name)
                 if reason:
-                    raise ValueError(reason)
-                self.user_options = {**(self.user_options or {}), FIELD: key}
-                # A new job from the chosen profile: never a child left from an earlier one.
+                    raise _refused(reason)
+                # The profile's name, nothing else: batchspawner puts a spawner's user options into
+                # the job script's variables.
+                self.user_options = {FIELD: key}
+                # A new job from the chosen profile; the port the new job reports, not an old one.
                 self.child_spawner = None
                 self.child_state = {}
                 self.child_config = {}
+                self.port = 0
                 return await super().start()
 
         return SlurmProfilesSpawner
+
+
+def _refused(reason: str) -> Exception:
+    """A refused start as the hub shows it to the user: 403 with the reason."""
+    try:
+        web = importlib.import_module("tornado.web")
+    except ImportError:
+        return ValueError(reason)
+    return web.HTTPError(403, reason)
+
+
+def _port_endpoint_only() -> None:
+    """Put a handler that takes a port, and nothing else, at batchspawner's endpoint.
+
+    batchspawner's own (registered when it is imported) sets every attribute the request names on
+    the hub's spawner, with the token every job has in its environment."""
+    web = importlib.import_module("tornado.web")
+    apihandlers = importlib.import_module("jupyterhub.apihandlers")
+
+    class PortHandler(apihandlers.APIHandler):
+        @web.authenticated
+        def post(self):
+            token = self.get_auth_token()
+            spawners = getattr(self.current_user, "spawners", {}) or {}
+            spawner = next((s for s in spawners.values() if s.api_token == token), None)
+            body = self.get_json_body()
+            port = body.get("port") if isinstance(body, dict) else None
+            if spawner is None or type(port) is not int or not 1 <= port <= 65535 or set(body) != {"port"}:
+                raise web.HTTPError(400, 'A server reports {"port": <1-65535>} only, with its own token.')
+            spawner.port = port
+            self.set_status(201)
+            self.finish(json.dumps({"message": "port set"}))
+
+    others = [entry for entry in apihandlers.default_handlers if entry[0] != PORT_API]
+    apihandlers.default_handlers[:] = [*others, (PORT_API, PortHandler)]

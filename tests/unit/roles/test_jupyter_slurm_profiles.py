@@ -98,3 +98,23 @@ def test_groups_come_from_the_system_databases():
     me = pwd.getpwuid(os.getuid()).pw_name
     assert grp.getgrgid(os.getgid()).gr_name in profiles_mod.groups_of(me)
     assert profiles_mod.groups_of("no-such-user-hpcenv") == set()
+
+
+def test_a_user_with_no_profile_open_reads_why_in_the_form():
+    form = _profiles([PROFILES[1]]).options_form("bob")
+    assert "<select" not in form
+    assert "No profile of this hub is open to bob" in form
+
+
+def test_a_name_a_shell_would_read_is_never_passed_to_slurm():
+    # batchspawner runs its commands, the user's name in them, through a root shell.
+    for name in ("bob;id", "bob$(id)", "Bob", "bob smith", "-bob"):
+        assert "cannot be passed to Slurm" in _profiles().refusal("cpu", name)
+    assert _profiles().refusal("cpu", "bob.smith_2") is None
+
+
+def test_the_profiles_settings_are_copies():
+    profiles = _profiles()
+    first = profiles.wrapspawner_profiles()[0][3]
+    first["req_nprocs"] = "64"
+    assert profiles.wrapspawner_profiles()[0][3]["req_nprocs"] == "1"
