@@ -65,8 +65,9 @@ def account(name: str | None, kind: str) -> int:
         raise PathError(f"there is no {kind} {name!r} on this host") from None
 
 
-def validate(want: dict) -> None:
-    """Fail before anything is touched on an entry that cannot be meant."""
+def validate(want: dict, accounts: bool = True) -> None:
+    """Fail before anything is touched on an entry that cannot be meant; with ACCOUNTS, also on an
+    owner or group this host does not have."""
     path, state = want["path"], want["state"]
     if not os.path.isabs(path):
         raise PathError("give an absolute path")
@@ -85,6 +86,9 @@ def validate(want: dict) -> None:
         raise PathError(f"content is only for state=file, not {state}")
     if want.get("validate") is not None and (want.get("content") is None or "%s" not in want["validate"]):
         raise PathError("validate needs content, and %s in the command for the file to check")
+    if accounts:
+        account(want.get("owner"), "user")
+        account(want.get("group"), "group")
 
 
 class Paths:
@@ -284,8 +288,6 @@ def pending(module, wants: list[dict]) -> list[str]:
         for want in wants:
             try:
                 validate(want)
-                account(want.get("owner"), "user")
-                account(want.get("group"), "group")
                 paths.ensure(want)
             except (PathError, OSError):
                 paths.changed.append(want["path"])

@@ -169,7 +169,6 @@ from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils._managed_paths 
     MANIFEST_NAME,
     PathError,
     Paths,
-    account,
     validate,
     write_manifest,
 )
@@ -199,10 +198,8 @@ def main() -> None:
         module.fail_json(msg=f"manifest must be a name of letters, digits, '.', '_' and '-', got {name!r}")
     for want in wants:
         try:
-            validate(want)
-            if not module.check_mode:  # in check mode on a new host an earlier task has not made them yet
-                account(want.get("owner"), "user")
-                account(want.get("group"), "group")
+            # In check mode on a new host an earlier task has not made the owners and groups yet.
+            validate(want, accounts=not module.check_mode)
         except PathError as exc:
             module.fail_json(msg=f"{want['path']}: {exc}", changed=False, changed_paths=[])
     paths = Paths(module)
