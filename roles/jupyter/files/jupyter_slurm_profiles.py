@@ -39,7 +39,7 @@ REQUESTS = {
 PORT_API = r"/api/batchspawner"
 # Names the hub passes to a root shell (batchspawner runs its commands through one): POSIX
 # portable user names only.
-SAFE_USER = re.compile(r"^[a-z_][a-z0-9_.-]*[$]?$")
+SAFE_USER = re.compile(r"[a-z_][a-z0-9_.-]*[$]?")
 
 
 def groups_of(user: str) -> set:
@@ -75,7 +75,7 @@ class SlurmProfiles:
     def refusal(self, key: str, user: str):
         """Why USER may not start profile KEY, or None when they may."""
         profile = self.find(key)
-        if not SAFE_USER.match(user):
+        if not SAFE_USER.fullmatch(user):
             return f"The user name {user!r} cannot be passed to Slurm: servers as Slurm jobs need a POSIX user name."
         if not key:
             return f"No profile of this hub is open to {user}: ask the cluster's admins which group gives access."

@@ -108,7 +108,7 @@ def test_a_user_with_no_profile_open_reads_why_in_the_form():
 
 def test_a_name_a_shell_would_read_is_never_passed_to_slurm():
     # batchspawner runs its commands, the user's name in them, through a root shell.
-    for name in ("bob;id", "bob$(id)", "Bob", "bob smith", "-bob"):
+    for name in ("bob;id", "bob$(id)", "Bob", "bob smith", "-bob", "bob\n"):
         assert "cannot be passed to Slurm" in _profiles().refusal("cpu", name)
     assert _profiles().refusal("cpu", "bob.smith_2") is None
 
