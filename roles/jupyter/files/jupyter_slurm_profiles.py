@@ -205,7 +205,9 @@ def _port_endpoint_only() -> None:
             spawner = next((s for s in spawners.values() if s.api_token == token), None)
             body = self.get_json_body()
             port = body.get("port") if isinstance(body, dict) else None
-            if spawner is None or type(port) is not int or not 1 <= port <= 65535 or set(body) != {"port"}:
+            # A number of JSON's, not true or false (bool is an int in Python).
+            valid = isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535
+            if spawner is None or not valid or set(body) != {"port"}:
                 raise web.HTTPError(400, 'A server reports {"port": <1-65535>} only, with its own token.')
             spawner.port = port
             self.set_status(201)
