@@ -148,3 +148,28 @@ def list_envs(root_prefix: str, envs_dirs: list[str]) -> list[dict]:
                 seen.add(real)
                 envs.append({"name": entry, "prefix": path, "target": real})
     return envs
+
+
+def installation(prefix: str) -> dict:
+    """What conda_info returns of the installation at PREFIX (its virtual packages aside), read from its files:
+    `installed`, and when it is, the conda and mamba versions, the envs and the system configuration with
+    channel tokens masked. Raises _condarc.CondarcError when a system condarc file cannot be read."""
+    found = {"prefix": prefix, "real_prefix": os.path.realpath(prefix)}
+    found["installed"] = os.path.isdir(os.path.join(prefix, "conda-meta")) and os.path.exists(
+        os.path.join(prefix, "bin", "conda")
+    )
+    if not found["installed"]:
+        return found
+    config, final, files = system_config(prefix)
+    config = _condarc.mask_tokens(config)  # results land in logs and reports: no channel tokens there
+    envs_dirs = [expand(str(d)) for d in (config.get("envs_dirs") or []) if d] or [os.path.join(prefix, "envs")]
+    found.update(
+        conda_version=package_version(prefix, "conda"),
+        mamba_version=package_version(prefix, "mamba"),
+        envs=list_envs(prefix, envs_dirs),
+        channels=config.get("channels", ["defaults"]),
+        config=config,
+        final_keys=sorted(final),
+        config_files=files,
+    )
+    return found

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import os
 import re
 
 try:
@@ -162,8 +163,24 @@ def canonical(key: str) -> str:
     return ALIASES.get(key, key)
 
 
+# The condarc module's options for what the file holds; host_state_info's condarc option takes the same,
+# to ask whether the module would change the file.
+ARGUMENT_SPEC = {
+    "path": {"type": "path", "required": True},
+    "settings": {"type": "dict", "default": {}},
+    "unset": {"type": "list", "elements": "str", "default": []},
+    "merge": {"type": "str", "choices": ["replace", "append", "remove"], "default": "replace"},
+    "final": {"type": "list", "elements": "str", "default": []},
+    "validate_keys": {"type": "bool", "default": True},
+}
+
+
 class CondarcError(ValueError):
     """Invalid input: the message says what to fix."""
+
+
+class NeedsYamlError(CondarcError):
+    """An existing file must be parsed, and PyYAML is not installed."""
 
 
 def closest_key(key: str) -> str | None:
@@ -223,7 +240,7 @@ def parse(text: str) -> tuple[dict, set]:
     if not text.strip():
         return {}, set()
     if not HAS_YAML:
-        raise CondarcError("reading an existing condarc file needs PyYAML on the node (Debian: python3-yaml)")
+        raise NeedsYamlError("reading an existing condarc file needs PyYAML on the node (Debian: python3-yaml)")
     try:
         data = yaml.safe_load(text) if text.strip() else {}
     except yaml.YAMLError as exc:
@@ -337,6 +354,51 @@ def render(data: dict, finals: set) -> str:
             lines[0] += f"  {FINAL_MARK}"
         chunks.append("\n".join(lines) + "\n")
     return "".join(chunks)
+
+
+def changed_keys(before: dict, before_final: set, after: dict, after_final: set) -> list[str]:
+    """The keys whose value or #!final mark differs between two (data, finals)."""
+    keys = set(before) | set(after)
+    return sorted(
+        k
+        for k in keys
+        if before.get(k, object()) != after.get(k, object()) or (k in before_final) != (k in after_final)
+    )
+
+
+def plan(path: str, settings: dict, unset: list, merge: str, final: list) -> dict:
+    """What the condarc module makes of the file at PATH, read now: its text and data before and after, and
+    the keys that change. The module writes `after_text` when it differs; a read asks the same question.
+
+    Raises CondarcError with a message that names PATH (NeedsYamlError when an existing file needs PyYAML).
+    """
+    if os.path.isdir(path):
+        raise CondarcError(f"{path} is a directory; give the path of a condarc file")
+    before_text = ""
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as fh:
+            before_text = fh.read()
+    try:
+        before, before_final = parse(before_text)
+        after, after_final = apply(before, before_final, settings, unset, merge, final)
+    except NeedsYamlError:
+        raise
+    except CondarcError as exc:
+        raise CondarcError(f"{path}: {exc}") from exc
+    keys = changed_keys(before, before_final, after, after_final)
+    return {
+        "before_text": before_text,
+        "before": before,
+        "before_final": before_final,
+        "after": after,
+        "after_final": after_final,
+        "changed_keys": keys,
+        "after_text": (
+            render_preserving(before_text, before, before_final, after, after_final)
+            if (keys or not before_text)
+            else before_text
+        ),
+    }
 
 
 _TOKEN = re.compile(r"/t/[^/\s]+/")

@@ -143,34 +143,17 @@ def main() -> None:
         supports_check_mode=True,
     )
     prefix = module.params["prefix"]
-    result = {"changed": False, "prefix": prefix, "real_prefix": os.path.realpath(prefix)}
-    conda = os.path.join(prefix, "bin", "conda")
-    result["installed"] = os.path.isdir(os.path.join(prefix, "conda-meta")) and os.path.exists(conda)
-    if not result["installed"]:
-        module.exit_json(**result)
-
     try:
-        config, final, files = _conda_meta.system_config(prefix)
+        result = {"changed": False, **_conda_meta.installation(prefix)}
     except _condarc.CondarcError as exc:
         if not _condarc.HAS_YAML:
             module.fail_json(msg=missing_required_lib("PyYAML"), exception=str(_condarc.YAML_IMPORT_ERROR))
         module.fail_json(msg=f"cannot read the system condarc files {_conda_meta.condarc_paths(prefix)}: {exc}")
-
-    config = _condarc.mask_tokens(config)  # results land in logs and reports: no channel tokens there
-    envs_dirs = [_conda_meta.expand(str(d)) for d in (config.get("envs_dirs") or []) if d]
-    envs_dirs = envs_dirs or [os.path.join(prefix, "envs")]
-    result.update(
-        conda_version=_conda_meta.package_version(prefix, "conda"),
-        mamba_version=_conda_meta.package_version(prefix, "mamba"),
-        envs=_conda_meta.list_envs(prefix, envs_dirs),
-        channels=config.get("channels", ["defaults"]),
-        config=config,
-        final_keys=sorted(final),
-        config_files=files,
-    )
+    if not result["installed"]:
+        module.exit_json(**result)
 
     if module.params["virtual_packages"]:
-        argv = [conda, "info", "--json"]
+        argv = [os.path.join(prefix, "bin", "conda"), "info", "--json"]
         rc, out, err = module.run_command(argv, environ_update={"LC_ALL": "C"})
         if rc != 0:
             module.fail_json(msg=f"{' '.join(argv)} failed", cmd=argv, rc=rc, stdout=out, stderr=err)

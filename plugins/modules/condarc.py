@@ -166,15 +166,6 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _atomic, _audit, _condarc, _node_lock
 
 
-def _changed_keys(before: dict, before_final: set, after: dict, after_final: set) -> list[str]:
-    keys = set(before) | set(after)
-    return sorted(
-        k
-        for k in keys
-        if before.get(k, object()) != after.get(k, object()) or (k in before_final) != (k in after_final)
-    )
-
-
 def _audit_entry(p: dict, before: dict, before_final: set, after: dict, after_final: set, keys: list) -> dict:
     """The audit line of a rewrite: each changed key's value (and finality) before and after."""
 
@@ -205,12 +196,7 @@ def _write(module: AnsibleModule, path: str, text: str, fresh: bool) -> None:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "path": {"type": "path", "required": True},
-            "settings": {"type": "dict", "default": {}},
-            "unset": {"type": "list", "elements": "str", "default": []},
-            "merge": {"type": "str", "choices": ["replace", "append", "remove"], "default": "replace"},
-            "final": {"type": "list", "elements": "str", "default": []},
-            "validate_keys": {"type": "bool", "default": True},
+            **_condarc.ARGUMENT_SPEC,
             **_node_lock.ARGUMENT_SPEC,
             "node_lock": {"type": "path"},  # optional here: no lock is taken when it is not set
             **_audit.ARGUMENT_SPEC,
@@ -224,27 +210,14 @@ def main() -> None:
     problems = _condarc.validate(p["settings"], p["unset"], p["final"], p["validate_keys"])
     if problems:
         module.fail_json(msg=f"{path}: " + "; ".join(problems), problems=problems, path=path)
-    if os.path.isdir(path):
-        module.fail_json(msg=f"{path} is a directory; give the path of a condarc file", path=path)
-
-    before_text = ""
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as fh:
-            before_text = fh.read()
-    if before_text.strip() and not _condarc.HAS_YAML:
-        module.fail_json(msg=missing_required_lib("PyYAML"), exception=str(_condarc.YAML_IMPORT_ERROR), path=path)
     try:
-        before, before_final = _condarc.parse(before_text)
-        after, after_final = _condarc.apply(before, before_final, p["settings"], p["unset"], p["merge"], p["final"])
+        plan = _condarc.plan(path, p["settings"], p["unset"], p["merge"], p["final"])
+    except _condarc.NeedsYamlError:
+        module.fail_json(msg=missing_required_lib("PyYAML"), exception=str(_condarc.YAML_IMPORT_ERROR), path=path)
     except _condarc.CondarcError as exc:
-        module.fail_json(msg=f"{path}: {exc}", path=path)
-
-    changed_keys = _changed_keys(before, before_final, after, after_final)
-    after_text = (
-        _condarc.render_preserving(before_text, before, before_final, after, after_final)
-        if (changed_keys or not before_text)
-        else before_text
-    )
+        module.fail_json(msg=str(exc), path=path)
+    before_text, after_text, changed_keys = plan["before_text"], plan["after_text"], plan["changed_keys"]
+    before, before_final, after, after_final = (plan[k] for k in ("before", "before_final", "after", "after_final"))
     changed = after_text != before_text
 
     if changed and not module.check_mode:

@@ -110,6 +110,57 @@ options:
     type: list
     elements: dict
     default: []
+  condarc:
+    description:
+      - A condarc file as M(hpcenv.gpu_cluster.condarc) takes it (the same options, with the same defaults, and the
+        file's owner, group and mode); RV(condarc_pending) says whether that module would change the file. Its own
+        code answers (the file's text as it would write it, then ansible-core's owner, group and mode comparison),
+        so reading and fixing cannot disagree.
+      - Settings the module would refuse, or a file it cannot read, count as a change; the module's call that
+        follows fails with the reason.
+    type: dict
+    suboptions:
+      path:
+        description: The condarc file.
+        type: path
+        required: true
+      settings:
+        description: Keys to set, as for M(hpcenv.gpu_cluster.condarc).
+        type: dict
+        default: {}
+      unset:
+        description: Keys to remove.
+        type: list
+        elements: str
+        default: []
+      merge:
+        description: How list and mapping values combine with the file's, as for M(hpcenv.gpu_cluster.condarc).
+        type: str
+        choices: [replace, append, remove]
+        default: replace
+      final:
+        description: Keys marked C(#!final).
+        type: list
+        elements: str
+        default: []
+      validate_keys:
+        description: Count key names that conda does not know as refused.
+        type: bool
+        default: true
+      owner:
+        description: The file's owner.
+        type: str
+      group:
+        description: The file's group.
+        type: str
+      mode:
+        description: The file's mode, as M(ansible.builtin.file) takes it.
+        type: raw
+  conda_installation:
+    description:
+      - The root prefix of a conda installation to read as M(hpcenv.gpu_cluster.conda_info) reads it (the same code,
+        without its virtual packages), returned in RV(conda_installation).
+    type: path
 notes:
   - Reads C(/var/lib/dpkg/status) for O(packages); on hosts without dpkg every package counts as missing.
   - A missing O(services) unit reads as C(load=not-found); on a host without systemctl, or where systemd does not
@@ -214,6 +265,21 @@ pending_paths:
   type: list
   elements: str
   sample: [/etc/conda/condarc.d]
+condarc_pending:
+  description:
+    - Whether M(hpcenv.gpu_cluster.condarc), given O(condarc), would change the file or refuse it; null when
+      O(condarc) is not set.
+  returned: always
+  type: bool
+  sample: false
+conda_installation:
+  description:
+    - What M(hpcenv.gpu_cluster.conda_info) returns for the prefix O(conda_installation) (without C(changed) and the
+      virtual packages); null when O(conda_installation) is not set or a system condarc file cannot be read (then
+      M(hpcenv.gpu_cluster.conda_info) says why).
+  returned: always
+  type: dict
+  sample: {"installed": true, "prefix": /opt/conda, "conda_version": 24.11.3, "mamba_version": 2.0.5}
 services:
   description: Each unit asked for, as systemd reports it (null without systemctl, or where systemd does not run).
   returned: always
@@ -232,6 +298,7 @@ import struct
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_meta, _condarc
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils._managed_paths import ENTRY_SPEC, pending
 
 DPKG_STATUS = "/var/lib/dpkg/status"
@@ -544,6 +611,32 @@ def managed_pending(module: AnsibleModule, entries: list[dict]) -> list[str]:
     return pending(module, wants)
 
 
+def condarc_pending(module: AnsibleModule, want: dict | None) -> bool | None:
+    """Whether the condarc module, given WANT, would change the file (its text, owner, group or mode) or refuse."""
+    if not want:
+        return None
+    if _condarc.validate(want["settings"], want["unset"], want["final"], want["validate_keys"]):
+        return True
+    try:
+        plan = _condarc.plan(want["path"], want["settings"], want["unset"], want["merge"], want["final"])
+    except (_condarc.CondarcError, OSError, UnicodeDecodeError):
+        return True
+    if plan["after_text"] != plan["before_text"]:
+        return True
+    attributes = {key: want[key] for key in ("path", "owner", "group", "mode")}
+    return bool(managed_pending(module, [{**attributes, "state": "file"}]))
+
+
+def conda_installation(prefix: str | None) -> dict | None:
+    """conda_info's answer for PREFIX, or None when not asked or when a system condarc cannot be read."""
+    if not prefix:
+        return None
+    try:
+        return _conda_meta.installation(prefix)
+    except (_condarc.CondarcError, OSError, UnicodeDecodeError):
+        return None
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -567,6 +660,16 @@ def main() -> None:
             "groups": {"type": "list", "elements": "str", "default": []},
             "services": {"type": "list", "elements": "str", "default": []},
             "managed_paths": {"type": "list", "elements": "dict", "default": []},
+            "condarc": {
+                "type": "dict",
+                "options": {
+                    **_condarc.ARGUMENT_SPEC,
+                    "owner": {"type": "str"},
+                    "group": {"type": "str"},
+                    "mode": {"type": "raw"},
+                },
+            },
+            "conda_installation": {"type": "path"},
         },
         supports_check_mode=True,
     )
@@ -599,6 +702,8 @@ def main() -> None:
         groups=lookup_groups(params["groups"]),
         services=unit_states(module, params["services"]),
         pending_paths=pending_paths,
+        condarc_pending=condarc_pending(module, params["condarc"]),
+        conda_installation=conda_installation(params["conda_installation"]),
     )
 
 

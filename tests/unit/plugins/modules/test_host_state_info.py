@@ -7,8 +7,10 @@ import hashlib
 import os
 import pwd
 from pathlib import Path
+from unittest import mock
 
 import pytest
+import yaml
 
 from ansible_collections.hpcenv.gpu_cluster.plugins.modules import host_state_info
 
@@ -376,3 +378,76 @@ def test_managed_paths_that_cannot_be_made_are_pending_and_managed_paths_says_wh
 
 def stat_mode(path):
     return os.stat(path).st_mode & 0o7777
+
+
+def test_condarc_pending_is_what_condarc_changes_and_nothing_is_touched(tmp_path):
+    from ansible_collections.hpcenv.gpu_cluster.plugins.modules import condarc
+
+    path = tmp_path / "etc" / "conda" / ".condarc"
+    want = {"path": str(path), "settings": {"channels": ["conda-forge"]}, "final": ["channels"], "mode": "0644"}
+
+    def write():
+        return run_module(condarc.main, want)
+
+    def pending():
+        return probe([], condarc=want)["condarc_pending"]
+
+    assert probe([])["condarc_pending"] is None
+    assert pending() is True and not path.exists()  # a read: nothing made
+    assert write()["changed"] is True
+    assert pending() is False
+    path.write_text(path.read_text() + "channel_priority: flexible\n")  # an admin's key stays: no change
+    assert pending() is False and write()["changed"] is False
+    path.write_text(path.read_text().replace("conda-forge", "defaults"))
+    edited = path.read_text()
+    assert pending() is True and path.read_text() == edited
+    assert write()["changed"] is True and pending() is False
+    os.chmod(path, 0o600)
+    assert pending() is True and stat_mode(path) == 0o600
+    assert write()["changed"] is True and pending() is False and stat_mode(path) == 0o644
+
+
+def test_condarc_the_module_would_refuse_is_pending_and_condarc_says_why(tmp_path):
+    from ansible_collections.hpcenv.gpu_cluster.plugins.modules import condarc
+
+    path = tmp_path / ".condarc"
+    refused = [
+        {"path": str(path), "settings": {"chanels": ["conda-forge"]}},  # unknown key
+        {"path": str(tmp_path), "settings": {"channels": ["conda-forge"]}},  # a directory
+    ]
+    path.write_text("- not a mapping\n")
+    refused.append({"path": str(path), "settings": {"channels": ["conda-forge"]}})
+    for want in refused:
+        assert probe([], condarc=want)["condarc_pending"] is True
+        assert run_module(condarc.main, want)["failed"]
+    assert path.read_text() == "- not a mapping\n"
+
+
+CONDA_INFO_CASES = yaml.safe_load((Path(__file__).parent / "test_conda_info.yaml").read_text())
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in CONDA_INFO_CASES if not c["args"].get("virtual_packages")],
+    ids=[c["id"] for c in CONDA_INFO_CASES if not c["args"].get("virtual_packages")],
+)
+def test_conda_installation_is_what_conda_info_returns(case, tmp_path):
+    from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_meta
+    from ansible_collections.hpcenv.gpu_cluster.plugins.modules import conda_info
+
+    from .runner import substitute_root
+
+    root = str(tmp_path)
+    for rel, content in case["layout"].items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(substitute_root(content, root))
+    prefix = substitute_root(case["args"]["prefix"], root)
+    bases = (os.path.join(root, "etc/conda"), os.path.join(root, "var/lib/conda"))
+    with mock.patch.object(_conda_meta, "SYSTEM_CONDARC_BASES", bases):
+        info = run_module(conda_info.main, {"prefix": prefix})
+        read = probe([], conda_installation=prefix)["conda_installation"]
+    if info.get("failed"):
+        assert read is None  # conda_info says why
+    else:
+        assert read == {k: v for k, v in info.items() if k not in ("changed", "_commands", "_warnings")}
+    assert probe([])["conda_installation"] is None
