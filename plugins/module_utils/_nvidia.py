@@ -1,6 +1,7 @@
 # Copyright: hpcenv.gpu_cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Private: parse nvidia-smi's XML and CSV output and /proc/driver/nvidia (pure functions)."""
+"""Private: parse nvidia-smi's XML and CSV output and /proc/driver/nvidia (pure functions), and read a node's
+GPUs with them (read_gpus: nvidia_gpu_info's answer, which host_state_info returns too)."""
 
 from __future__ import annotations
 
@@ -195,3 +196,76 @@ def read_proc(proc_path: str) -> dict | None:
             )
         )
     return {"driver_version": driver, "cuda_version": None, "gpus": sorted(gpus, key=lambda g: g["index"])}
+
+
+# Where nvidia-smi is looked for besides PATH.
+SEARCH_DIRS = ["/usr/bin", "/usr/local/nvidia/bin"]
+_NONE = {"driver_version": None, "cuda_version": None, "gpus": []}
+
+
+def _run(module, smi: str, args: list[str]) -> str | None:
+    """nvidia-smi's output; None when it says no device was found (the driver sees no GPU)."""
+    cmd = [smi, *args]
+    rc, out, err = module.run_command(cmd, environ_update={"LC_ALL": "C"})
+    if rc != 0 and no_devices(out + err):
+        return None
+    if rc != 0:
+        output = "\n".join(part.strip() for part in (out, err) if part.strip())
+        module.fail_json(
+            msg=f"nvidia-smi failed (rc {rc}): {output or '(no output)'} {hint_for(output)}",
+            cmd=cmd,
+            rc=rc,
+            stdout=out,
+            stderr=err,
+        )
+    return out
+
+
+def _result(source: str, facts: dict, reason: str = "") -> dict:
+    gpus = facts["gpus"]
+    return {
+        "present": bool(gpus),
+        "reason": reason if not gpus else "",
+        "source": source if gpus else "none",
+        "driver_version": facts["driver_version"],
+        "cuda_version": facts["cuda_version"],
+        "count": len(gpus),
+        "mig_enabled": any(g["mig_mode"]["current"] == "Enabled" for g in gpus),
+        "gpus": gpus,
+    }
+
+
+def read_gpus(module, smi: str | None = None, proc_path: str = "/proc/driver/nvidia") -> dict:
+    """The node's NVIDIA GPUs as nvidia_gpu_info returns them (without `changed`): from nvidia-smi (SMI, else the one
+    on PATH or in SEARCH_DIRS), else from PROC_PATH, with a warning; MODULE (an AnsibleModule) runs the commands and
+    fails with what nvidia-smi said."""
+    smi = smi or module.get_bin_path("nvidia-smi", opt_dirs=SEARCH_DIRS)
+    if smi and not os.access(smi, os.X_OK):
+        module.fail_json(msg=f"nvidia_smi={smi} is not an executable file.")
+    if not smi:
+        proc = read_proc(proc_path)
+        if proc is None:
+            return _result("none", _NONE, f"no nvidia-smi and no {proc_path}: no NVIDIA driver on this node")
+        module.warn(
+            f"nvidia-smi not found; GPU facts come from {proc_path} and lack the CUDA version, "
+            "memory, MIG mode and compute capability. Install the driver's utilities (nvidia-smi)."
+        )
+        return _result("proc", proc)
+
+    no_gpu = f"{smi}: No devices were found (the driver sees no GPU)"
+    query = [f"--query-gpu={','.join(QUERY_FIELDS)}", "--format=csv,noheader,nounits"]
+    try:
+        xml = _run(module, smi, ["-q", "-x"])
+        if xml is None:
+            return _result("nvidia-smi", _NONE, no_gpu)
+        xml_facts = parse_query_xml(xml)
+        csv = _run(module, smi, query)
+        if csv is None:
+            return _result("nvidia-smi", _NONE, no_gpu)
+        rows = parse_query_csv(csv)
+        gpus = merge(xml_facts, rows)
+    except (ValueError, SyntaxError) as exc:  # ET.ParseError is a SyntaxError
+        module.fail_json(msg=f"Could not parse nvidia-smi output ({exc}); is {smi} really nvidia-smi?")
+    # Where the XML does not say (older drivers, some containers), the CSV's driver version does.
+    driver = xml_facts["driver_version"] or next((r["driver_version"] for r in rows if r["driver_version"]), None)
+    return _result("nvidia-smi", {**xml_facts, "driver_version": driver, "gpus": gpus})

@@ -161,6 +161,13 @@ options:
       - The root prefix of a conda installation to read as M(hpcenv.gpu_cluster.conda_info) reads it (the same code,
         without its virtual packages), returned in RV(conda_installation).
     type: path
+  nvidia_gpus:
+    description:
+      - Read the node's NVIDIA GPUs as M(hpcenv.gpu_cluster.nvidia_gpu_info) reads them, with the same code
+        (C(nvidia-smi) on C(PATH) or in C(/usr/bin) or C(/usr/local/nvidia/bin), else C(/proc/driver/nvidia)), returned
+        in RV(nvidia_gpus). A failing C(nvidia-smi) fails the read with its message and a hint.
+    type: bool
+    default: false
 notes:
   - Reads C(/var/lib/dpkg/status) for O(packages); on hosts without dpkg every package counts as missing.
   - A missing O(services) unit reads as C(load=not-found); on a host without systemctl, or where systemd does not
@@ -280,6 +287,12 @@ conda_installation:
   returned: always
   type: dict
   sample: {"installed": true, "prefix": /opt/conda, "conda_version": 24.11.3, "mamba_version": 2.0.5}
+nvidia_gpus:
+  description:
+    - What M(hpcenv.gpu_cluster.nvidia_gpu_info) returns (without C(changed)) when O(nvidia_gpus) is set, else null.
+  returned: always
+  type: dict
+  sample: {"present": true, "count": 1, "driver_version": "550.54.15", "cuda_version": "12.4", "mig_enabled": false}
 services:
   description: Each unit asked for, as systemd reports it (null without systemctl, or where systemd does not run).
   returned: always
@@ -298,7 +311,7 @@ import struct
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_meta, _condarc
+from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _conda_meta, _condarc, _nvidia
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils._managed_paths import ENTRY_SPEC, pending
 
 DPKG_STATUS = "/var/lib/dpkg/status"
@@ -670,6 +683,7 @@ def main() -> None:
                 },
             },
             "conda_installation": {"type": "path"},
+            "nvidia_gpus": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
@@ -704,6 +718,7 @@ def main() -> None:
         pending_paths=pending_paths,
         condarc_pending=condarc_pending(module, params["condarc"]),
         conda_installation=conda_installation(params["conda_installation"]),
+        nvidia_gpus=_nvidia.read_gpus(module) if params["nvidia_gpus"] else None,
     )
 
 

@@ -139,46 +139,9 @@ gpus:
       mig_mode: {current: Disabled, pending: Disabled}
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hpcenv.gpu_cluster.plugins.module_utils import _nvidia
-
-_SEARCH_DIRS = ["/usr/bin", "/usr/local/nvidia/bin"]
-
-
-def _run(module, smi: str, args: list[str]) -> str | None:
-    """nvidia-smi's output; None when it says no device was found (the driver sees no GPU)."""
-    cmd = [smi, *args]
-    rc, out, err = module.run_command(cmd, environ_update={"LC_ALL": "C"})
-    if rc != 0 and _nvidia.no_devices(out + err):
-        return None
-    if rc != 0:
-        output = "\n".join(part.strip() for part in (out, err) if part.strip())
-        module.fail_json(
-            msg=f"nvidia-smi failed (rc {rc}): {output or '(no output)'} {_nvidia.hint_for(output)}",
-            cmd=cmd,
-            rc=rc,
-            stdout=out,
-            stderr=err,
-        )
-    return out
-
-
-def _result(source: str, facts: dict, reason: str = "") -> dict:
-    gpus = facts["gpus"]
-    return {
-        "changed": False,
-        "present": bool(gpus),
-        "reason": reason if not gpus else "",
-        "source": source if gpus else "none",
-        "driver_version": facts["driver_version"],
-        "cuda_version": facts["cuda_version"],
-        "count": len(gpus),
-        "mig_enabled": any(g["mig_mode"]["current"] == "Enabled" for g in gpus),
-        "gpus": gpus,
-    }
 
 
 def main() -> None:
@@ -189,38 +152,8 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    smi = module.params["nvidia_smi"] or module.get_bin_path("nvidia-smi", opt_dirs=_SEARCH_DIRS)
-    if smi and not os.access(smi, os.X_OK):
-        module.fail_json(msg=f"nvidia_smi={smi} is not an executable file.")
-    if not smi:
-        proc = _nvidia.read_proc(module.params["proc_path"])
-        if proc is None:
-            reason = f"no nvidia-smi and no {module.params['proc_path']}: no NVIDIA driver on this node"
-            module.exit_json(**_result("none", {"driver_version": None, "cuda_version": None, "gpus": []}, reason))
-        module.warn(
-            f"nvidia-smi not found; GPU facts come from {module.params['proc_path']} and lack the CUDA version, "
-            "memory, MIG mode and compute capability. Install the driver's utilities (nvidia-smi)."
-        )
-        module.exit_json(**_result("proc", proc))
-
-    none = {"driver_version": None, "cuda_version": None, "gpus": []}
-    no_gpu = f"{smi}: No devices were found (the driver sees no GPU)"
-    query = [f"--query-gpu={','.join(_nvidia.QUERY_FIELDS)}", "--format=csv,noheader,nounits"]
-    try:
-        xml = _run(module, smi, ["-q", "-x"])
-        if xml is None:
-            module.exit_json(**_result("nvidia-smi", none, no_gpu))
-        xml_facts = _nvidia.parse_query_xml(xml)
-        csv = _run(module, smi, query)
-        if csv is None:
-            module.exit_json(**_result("nvidia-smi", none, no_gpu))
-        rows = _nvidia.parse_query_csv(csv)
-        gpus = _nvidia.merge(xml_facts, rows)
-    except (ValueError, SyntaxError) as exc:  # ET.ParseError is a SyntaxError
-        module.fail_json(msg=f"Could not parse nvidia-smi output ({exc}); is {smi} really nvidia-smi?")
-    # Where the XML does not say (older drivers, some containers), the CSV's driver version does.
-    driver = xml_facts["driver_version"] or next((r["driver_version"] for r in rows if r["driver_version"]), None)
-    module.exit_json(**_result("nvidia-smi", {**xml_facts, "driver_version": driver, "gpus": gpus}))
+    gpus = _nvidia.read_gpus(module, module.params["nvidia_smi"], module.params["proc_path"])
+    module.exit_json(changed=False, **gpus)
 
 
 if __name__ == "__main__":

@@ -235,3 +235,17 @@ def test_the_csv_driver_version_is_used_where_the_xml_has_none():
     steps[0]["out"] = "\n".join(line for line in steps[0]["out"].splitlines() if "<driver_version>" not in line)
     result = run({}, steps)
     assert result["present"] is True and result["driver_version"] == "580.159.04"
+
+
+@pytest.mark.parametrize("recording", sorted(HOPPER))
+def test_host_state_info_reads_the_gpus_with_the_same_code(recording):
+    from ansible_collections.hpcenv.gpu_cluster.plugins.modules import host_state_info
+
+    info = run({}, recorded(recording, 2))
+    with mock.patch.object(basic.AnsibleModule, "get_bin_path", return_value=SMI):
+        read = run_module(host_state_info.main, {"nvidia_gpus": True}, commands=recorded(recording, 2))
+        unasked = run_module(host_state_info.main, {})
+        failing = run_module(host_state_info.main, {"nvidia_gpus": True}, commands=recorded("driver-unreachable", 1))
+    assert read["nvidia_gpus"] == {k: v for k, v in info.items() if k not in ("changed", "_commands", "_warnings")}
+    assert unasked["nvidia_gpus"] is None and unasked["_commands"] == []
+    assert failing["failed"] is True and "couldn't communicate with the NVIDIA driver" in failing["msg"]
