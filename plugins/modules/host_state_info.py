@@ -110,6 +110,15 @@ options:
     type: list
     elements: dict
     default: []
+  managed_path_sets:
+    description:
+      - Named lists of paths, each as O(managed_paths) takes them (one per M(hpcenv.gpu_cluster.managed_paths) call a
+        role makes, say); returned in RV(pending_sets) are the names of those with any path that module would
+        change, and their paths are added to RV(pending_paths).
+      - A role then asks C('layout' in read.pending_sets) once per call, rather than which of the call's paths are
+        among RV(pending_paths).
+    type: dict
+    default: {}
   condarc:
     description:
       - A condarc file as M(hpcenv.gpu_cluster.condarc) takes it (the same options, with the same defaults, and the
@@ -267,11 +276,19 @@ groups:
   type: dict
   sample: {docker: {gid: 998, members: [admin1]}}
 pending_paths:
-  description: The paths of O(managed_paths) that M(hpcenv.gpu_cluster.managed_paths) would change, in the order given.
+  description: The paths of O(managed_paths), then of O(managed_path_sets), that M(hpcenv.gpu_cluster.managed_paths)
+    would change, in the order given.
   returned: always
   type: list
   elements: str
   sample: [/etc/conda/condarc.d]
+pending_sets:
+  description: The names of O(managed_path_sets) with any path M(hpcenv.gpu_cluster.managed_paths) would change, in
+    the order given.
+  returned: always
+  type: list
+  elements: str
+  sample: [layout]
 condarc_pending:
   description:
     - Whether M(hpcenv.gpu_cluster.condarc), given O(condarc), would change the file or refuse it; null when
@@ -673,6 +690,7 @@ def main() -> None:
             "groups": {"type": "list", "elements": "str", "default": []},
             "services": {"type": "list", "elements": "str", "default": []},
             "managed_paths": {"type": "list", "elements": "dict", "default": []},
+            "managed_path_sets": {"type": "dict", "default": {}},
             "condarc": {
                 "type": "dict",
                 "options": {
@@ -702,6 +720,14 @@ def main() -> None:
         for want in wants:
             read_one(module, want, paths)
     pending_paths = managed_pending(module, params["managed_paths"])
+    pending_sets = []
+    for name, entries in params["managed_path_sets"].items():
+        if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+            module.fail_json(msg=f"managed_path_sets {name!r}: give a list of paths, as managed_paths takes them")
+        found = managed_pending(module, entries)
+        if found:
+            pending_sets.append(name)
+            pending_paths += found
     packages = dpkg_installed(list(dict.fromkeys(params["packages"] + params["candidates"])))
     missing = [name for name in params["packages"] if packages[name] is None]
     module.exit_json(
@@ -716,6 +742,7 @@ def main() -> None:
         groups=lookup_groups(params["groups"]),
         services=unit_states(module, params["services"]),
         pending_paths=pending_paths,
+        pending_sets=pending_sets,
         condarc_pending=condarc_pending(module, params["condarc"]),
         conda_installation=conda_installation(params["conda_installation"]),
         nvidia_gpus=_nvidia.read_gpus(module) if params["nvidia_gpus"] else None,

@@ -376,6 +376,27 @@ def test_managed_paths_that_cannot_be_made_are_pending_and_managed_paths_says_wh
     assert wrong["failed"] and f"managed_paths entry '{tmp_path}/x'" in wrong["msg"] and "state" in wrong["msg"]
 
 
+def test_managed_path_sets_name_those_with_a_pending_path(tmp_path):
+    from . import test_managed_paths as mp
+
+    wanted = mp.wanted(tmp_path)
+    mp.ensure(wanted)
+    sets = {"first": wanted[:2], "rest": wanted[2:], "none": []}
+    assert probe([], managed_path_sets=sets)["pending_sets"] == []
+    (tmp_path / "current").unlink()
+    read = probe([], managed_paths=wanted[:1], managed_path_sets=sets)
+    assert read["pending_sets"] == ["rest"] and read["pending_paths"] == [f"{tmp_path}/current"]
+    assert not (tmp_path / "current").is_symlink()  # a read: nothing made
+    os.chmod(tmp_path / "etc" / "app.conf", 0o600)
+    read = probe([], managed_paths=wanted, managed_path_sets={"rest": wanted[2:], "first": wanted[:2]})
+    assert read["pending_sets"] == ["rest", "first"]  # in the order given, after managed_paths' own
+    conf, link = f"{tmp_path}/etc/app.conf", f"{tmp_path}/current"
+    assert read["pending_paths"] == [conf, link, link, conf]
+    wrong = probe([], managed_path_sets={"layout": {"path": f"{tmp_path}/x"}})
+    assert wrong["failed"]
+    assert wrong["msg"] == "managed_path_sets 'layout': give a list of paths, as managed_paths takes them"
+
+
 def stat_mode(path):
     return os.stat(path).st_mode & 0o7777
 
