@@ -1,6 +1,6 @@
 """Benchmark: site.yml at scale, on clusters of 1, 4, 8 and 16 systemd nodes.
 
-    .venv/bin/python -m bench.cluster [--nodes 1 4 8 16] [--env ANSIBLE_X=value ...] [--pipelined] [--keep]
+    .venv/bin/python -m bench.cluster [--nodes 1 4 8 16] [--rounds 3] [--env ANSIBLE_X=value ...] [--pipelined] [--keep]
 
 For each size N it starts a fresh cluster on the Podman network hpcenv-bench: the
 TEST DOUBLE upstream (the offline stand-in for conda-forge and the installer
@@ -14,8 +14,10 @@ the containers.podman connection. Then, timed from the control host:
   setup     `ansible gpu_nodes -m ansible.builtin.setup`: the transport's floor
   drift     `ansible-playbook playbooks/drift.yml` (the nightly check, check mode)
 
-and reads the mirror's and the upstream's access logs for the bytes the mirror
-delivered to the nodes and the bytes it fetched from upstream. It prints one
+(the no-op and the setup round alternate, --rounds times each; the table shows
+their medians, and results.json every round's time), and reads the mirror's and
+the upstream's access logs for the bytes the mirror delivered to the nodes and
+the bytes it fetched from upstream. It prints one
 table (and writes it, with every run's log, under --out). --env passes settings
 to every Ansible run (ANSIBLE_FORKS=5, ANSIBLE_CACHE_PLUGIN=memory, ...) and
 --mitogen runs Mitogen's strategy, and --pipelined the test harness's Podman
@@ -44,6 +46,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -206,7 +209,7 @@ def ansible_env(extra_env: dict[str, str]) -> dict[str, str]:
     return {**env, **extra_env}
 
 
-def one_size(n: int, work: Path, extra_env: dict[str, str]) -> dict:
+def one_size(n: int, work: Path, extra_env: dict[str, str], rounds: int) -> dict:
     down()
     inv = work / f"n{n}" / "inventory"
     logs = work / f"n{n}"
@@ -220,29 +223,38 @@ def one_size(n: int, work: Path, extra_env: dict[str, str]) -> dict:
     start(n)
     ansible([*playbook, "tests/harness/upstream.yml"], env, logs / "upstream.log")
     result: dict = {"nodes": n}
+    noop = ("noop", [*playbook, "site.yml"])
+    setup = ("setup", [str(BIN / "ansible"), "-i", str(inv), "gpu_nodes", "-m", "ansible.builtin.setup"])
+    # The no-op and the setup round alternate, ROUNDS times each: the ratio is of their medians, so
+    # that one slow round of either (this host's load moves) does not decide it.
     steps = [
         ("rollout", [*playbook, "site.yml"]),
-        ("noop", [*playbook, "site.yml"]),
-        ("setup", [str(BIN / "ansible"), "-i", str(inv), "gpu_nodes", "-m", "ansible.builtin.setup"]),
+        *[noop, setup] * rounds,
         ("drift", [*playbook, "playbooks/drift.yml"]),
     ]
+    timings: dict[str, list[float]] = {}
     for name, argv in steps:
-        log(f"{n} node(s): {name}")
-        seconds, recap = ansible(argv, env, logs / f"{name}.log")
+        timings.setdefault(name, [])
+        tag = f"-{len(timings[name])}" if name in ("noop", "setup") else ""
+        log(f"{n} node(s): {name}{tag}")
+        seconds, recap = ansible(argv, env, logs / f"{name}{tag}.log")
+        timings[name].append(round(seconds, 2))
         nodes = {h: c for h, c in recap.items() if h.startswith("hpcenv-bench-node")}
         result[name] = {
-            "seconds": round(seconds, 2),
+            "seconds": round(statistics.median(timings[name]), 2),
+            "rounds": timings[name],
             "tasks_per_node": max((c["ok"] + c["skipped"] + c["failed"] for c in nodes.values()), default=0),
             "ran_per_node": max((c["ok"] for c in nodes.values()), default=0),
-            # The cluster's hosts only: drift.yml writes its reports on the control host.
-            "changed": sum(c["changed"] for h, c in recap.items() if h != "localhost"),
+            # The cluster's hosts only: drift.yml writes its reports on the control host; every round's.
+            "changed": result.get(name, {}).get("changed", 0)
+            + sum(c["changed"] for h, c in recap.items() if h != "localhost"),
         }
         if name == "rollout":
             # Bytes of the rollout alone: what a rack of new nodes costs the mirror and the upstream.
             result["mirror_delivered_bytes"] = log_bytes(MIRROR, MIRROR_LOG, MIRROR_BYTES)
             result["upstream_sent_bytes"] = log_bytes(UPSTREAM, UPSTREAM_LOG, UPSTREAM_BYTES)
     if result["noop"]["changed"]:
-        log(f"WARNING: the no-op converge changed {result['noop']['changed']} task(s); see {logs / 'noop.log'}")
+        log(f"WARNING: the no-op converges changed {result['noop']['changed']} task(s); see {logs}/noop-*.log")
     return result
 
 
@@ -287,7 +299,7 @@ def demo(rounds: int, work: Path) -> str:
                     work / f"setup-{tag}.log",
                 )[0]
             )
-        med_noop, med_setup = sorted(noop)[rounds // 2], sorted(setup)[rounds // 2]
+        med_noop, med_setup = statistics.median(noop), statistics.median(setup)
         tasks = " / ".join(
             f"{c['ok'] + c['skipped']} ({c['ok']})"
             for c in (
@@ -354,8 +366,10 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="leave the last cluster up")
     parser.add_argument("--down", action="store_true", help="only remove a kept cluster")
     parser.add_argument("--demo", action="store_true", help="time no-op site.yml against setup on the demo cluster")
-    parser.add_argument("--rounds", type=int, default=3, help="--demo: rounds of each (the median is shown)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the no-op and setup, alternating (medians)")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.down:
         down()
         return
@@ -381,7 +395,7 @@ def main() -> None:
     try:
         for n in args.nodes:
             started = time.monotonic()
-            results.append(one_size(n, work, extra_env))
+            results.append(one_size(n, work, extra_env, args.rounds))
             results[-1]["bench_seconds"] = round(time.monotonic() - started)
             log(f"{n} node(s) done in {results[-1]['bench_seconds']} s")
             (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
